@@ -1,0 +1,89 @@
+// See report.h. Formatting is done by hand into a fixed buffer: no printf, no allocation.
+#include "base/report.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace nodealloc {
+namespace {
+
+// A fixed-size line buffer; text that does not fit is cut, never overflowed.
+class ReportLine {
+ public:
+  void append(const char* text) noexcept {
+    while (*text != '\0' && length_ < kCapacity) buffer_[length_++] = *text++;
+  }
+
+  void append_hex(std::uintmax_t value) noexcept {
+    char digits[2 * sizeof value];
+    int count = 0;
+    do {
+      digits[count++] = "0123456789abcdef"[value & 0xf];
+      value >>= 4;
+    } while (value != 0);
+    append("0x");
+    while (count > 0 && length_ < kCapacity) buffer_[length_++] = digits[--count];
+  }
+
+  void append_decimal(std::uintmax_t value) noexcept {
+    char digits[24];
+    int count = 0;
+    do {
+      digits[count++] = static_cast<char>('0' + value % 10);
+      value /= 10;
+    } while (value != 0);
+    while (count > 0 && length_ < kCapacity) buffer_[length_++] = digits[--count];
+  }
+
+  // Writes the line and a newline to stderr, retrying short writes.
+  void write_to_stderr() noexcept {
+    buffer_[length_++] = '\n';  // kCapacity leaves room for it
+    std::size_t written = 0;
+    while (written < length_) {
+      const ssize_t n = ::write(STDERR_FILENO, buffer_ + written, length_ - written);
+      if (n <= 0) return;
+      written += static_cast<std::size_t>(n);
+    }
+  }
+
+ private:
+  static constexpr std::size_t kCapacity = 511;
+  char buffer_[kCapacity + 1];
+  std::size_t length_ = 0;
+};
+
+}  // namespace
+
+const char* fatal_error_name(FatalError error) noexcept {
+  switch (error) {
+    case FatalError::kHeaderPositionOutOfBounds:
+      return "header position out of bounds";
+    case FatalError::kBufferIndexOutOfBounds:
+      return "buffer index out of bounds";
+  }
+  return "unknown error";
+}
+
+void report_fatal(FatalError error, const void* address,
+                  std::initializer_list<FatalDetail> details) noexcept {
+  ReportLine line;
+  line.append("nodealloc: fatal: ");
+  line.append(fatal_error_name(error));
+  line.append(" at ");
+  line.append_hex(reinterpret_cast<std::uintptr_t>(address));
+  const char* separator = " (";
+  for (const FatalDetail& detail : details) {
+    line.append(separator);
+    line.append(detail.name);
+    line.append("=");
+    line.append_decimal(detail.value);
+    separator = ", ";
+  }
+  if (details.size() != 0) line.append(")");
+  line.write_to_stderr();
+  std::abort();
+}
+
+}  // namespace nodealloc

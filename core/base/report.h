@@ -1,0 +1,36 @@
+// The one way nodealloc dies.
+//
+// Every error that cannot be answered with a return value (a header position outside the header,
+// and, as the allocator grows, double frees, invalid frees and corrupted metadata) ends in
+// report_fatal(). It writes exactly one line to stderr and aborts:
+//
+//   nodealloc: fatal: <error name> at 0x<address> (<name>=<value>, ...)
+//
+// The prefix and the error names are stable: tests, death tests and users' log scrapers match
+// them. The line is formatted on the stack and written with write(2), so reporting works while the
+// heap is broken, inside malloc itself, and before the C++ runtime is up.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+
+namespace nodealloc {
+
+enum class FatalError {
+  kHeaderPositionOutOfBounds,  // a header slot position p with p + word > HeaderLen
+  kBufferIndexOutOfBounds,     // a buffer index past the last buffer of a Node's data area
+};
+
+// The stable name printed for each error, e.g. "header position out of bounds".
+const char* fatal_error_name(FatalError error) noexcept;
+
+// One number that explains the error, printed as name=value.
+struct FatalDetail {
+  const char* name;
+  std::uintmax_t value;
+};
+
+[[noreturn, gnu::cold, gnu::noinline]] void report_fatal(
+    FatalError error, const void* address, std::initializer_list<FatalDetail> details = {}) noexcept;
+
+}  // namespace nodealloc
