@@ -15,6 +15,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -73,6 +74,18 @@ class NodeHeader {
 
   // Puts this header's Node in front of a free list: word 7 takes the list's current head.
   void link(const void* list_head) noexcept { write_ptr(header_slot::kFreeLink, list_head); }
+
+  // A word-aligned slot that several threads use, as an atomic. The byte array implicitly
+  // creates the uintptr_t object there (C++20 [intro.object]), so no aliasing rule is broken.
+  std::atomic_ref<std::uintptr_t> atomic_word(std::size_t position) noexcept {
+    check_position(position);
+    if (position % kWordSize != 0) [[unlikely]] {
+      report_fatal(FatalError::kHeaderPositionOutOfBounds, this,
+                   {{"position", position}, {"header_len", HeaderLen}});
+    }
+    return std::atomic_ref<std::uintptr_t>(
+        *reinterpret_cast<std::uintptr_t*>(bytes_.data() + position));
+  }
 
   const std::array<std::byte, HeaderLen>& bytes() const noexcept { return bytes_; }
 

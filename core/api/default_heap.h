@@ -1,0 +1,28 @@
+// The process-wide heap behind the C API and the malloc override: one Allocator, created on the
+// first allocation of the process (before constructors run, when preloaded) and never destroyed
+// (frees may come after exit handlers and static destructors), and one ThreadCache per thread.
+//
+// The thread's cache pointer is initial-exec TLS: one %fs-relative load, no __tls_get_addr call,
+// no allocation. A pthread key's destructor releases the cache at thread exit. fork() is handled
+// by pthread_atfork handlers that hold every allocator lock across the fork.
+#pragma once
+
+#include "heap/allocator.h"
+
+namespace nodealloc {
+
+Allocator& default_allocator() noexcept;
+
+namespace detail {
+extern thread_local ThreadCache* current_thread_cache __attribute__((tls_model("initial-exec")));
+ThreadCache* claim_current_thread_cache() noexcept;
+}  // namespace detail
+
+// The calling thread's cache, or nullptr when none can be had (out of memory).
+inline ThreadCache* current_cache() noexcept {
+  ThreadCache* cache = detail::current_thread_cache;
+  if (cache != nullptr) [[likely]] return cache;
+  return detail::claim_current_thread_cache();
+}
+
+}  // namespace nodealloc

@@ -1,0 +1,112 @@
+// ThreadCache: one thread's free lists, and the slabs it owns. The fast path lives here.
+//
+// Per size class a cache holds
+//   - a free list of blocks (LIFO, linked through each free block's first word), at most
+//     limit(class) long: malloc pops, free pushes, no lock, no atomic;
+//   - the slab it is carving ("current") and a doubly linked list of other owned slabs that have
+//     free blocks ("partial", linked through header words 7 and 8: word 7 is the seed's free link).
+//
+// A block freed into a cache may belong to any slab, of any owner. When a list grows past its
+// limit, half of it is flushed: blocks of slabs this cache owns go onto the slab's local free list;
+// blocks of other owners go back to their owner through the slab's remote free list.
+//
+// Cross-thread frees, lock-free. A slab's remote list and each cache's "notified" stack of slabs
+// are Treiber stacks that many threads push onto (CAS on the head) and only the owner empties, by
+// exchanging the head with null. Such a stack has no ABA problem: a push's CAS only needs the head
+// to still be the value it linked its node to, which is exactly what it compares; a pop-one (the
+// operation ABA breaks, where the head's next pointer may be stale) never happens. A pusher that
+// makes a slab's remote list non-empty also pushes the slab onto its owner's notified stack, so
+// the owner finds remote frees without scanning its slabs; the owner empties a slab's remote list
+// only after taking the slab off that stack, so a slab is never on the stack twice.
+//
+// Lifetime: caches are never unmapped while their allocator lives. A thread's cache is released
+// at thread exit (flushed, its empty slabs returned) and later claimed by another thread with its
+// remaining slabs, so blocks freed into a dead thread's slabs are reclaimed, and a remote pusher
+// never touches freed memory.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "pool/pool.h"
+#include "pool/slab.h"
+#include "size_class/size_classes.h"
+
+namespace nodealloc {
+
+struct FreeList {
+  void* head = nullptr;
+  std::uint32_t count = 0;
+};
+
+// How many blocks a refill carves at once, and how long a free list may grow.
+constexpr std::uint32_t refill_batch(unsigned class_index) {
+  const std::uint32_t by_bytes = static_cast<std::uint32_t>((std::size_t{16} << 10) /
+                                                           size_class(class_index).stride);
+  return by_bytes < 4 ? 4 : (by_bytes > 128 ? 128 : by_bytes);
+}
+constexpr std::uint32_t list_limit(unsigned class_index) { return 2 * refill_batch(class_index); }
+
+class ThreadCache {
+ public:
+  explicit ThreadCache(Pool& pool) : pool_(pool) {}
+  ThreadCache(const ThreadCache&) = delete;
+  ThreadCache& operator=(const ThreadCache&) = delete;
+
+  // A block of the class, or nullptr when no memory can be had. Not yet marked allocated.
+  void* allocate(unsigned class_index) noexcept {
+    FreeList& list = lists_[class_index];
+    void* block = list.head;
+    if (block != nullptr) [[likely]] {
+      list.head = next_free(block);
+      --list.count;
+      return block;
+    }
+    return refill_and_allocate(class_index);
+  }
+
+  // Takes back a block of the class (any owner's).
+  void deallocate(void* block, unsigned class_index) noexcept {
+    FreeList& list = lists_[class_index];
+    set_next_free(block, list.head);
+    list.head = block;
+    if (++list.count > list_limit(class_index)) [[unlikely]] flush(class_index, list.count / 2);
+  }
+
+  // Everything back: every cached block to its slab, remote frees collected, empty owned slabs to
+  // the pool. What stays owned is slabs with live blocks.
+  void flush_all() noexcept;
+
+  // Moves blocks other threads freed into this cache's slabs onto the slabs' local lists.
+  void collect_remote_frees() noexcept;
+
+  const FreeList& list(unsigned class_index) const noexcept { return lists_[class_index]; }
+  SlabHeader* current_slab(unsigned class_index) const noexcept { return current_[class_index]; }
+  SlabHeader* partial_slabs(unsigned class_index) const noexcept { return partial_[class_index]; }
+
+  // Pushes a block onto the remote free list of its slab, owned by another cache. Any thread.
+  static void free_to_remote_slab(SlabHeader* header, void* block) noexcept;
+
+  // For the allocator's registry of caches.
+  std::atomic<bool> claimed{false};
+  ThreadCache* next_cache = nullptr;
+
+ private:
+  void* refill_and_allocate(unsigned class_index) noexcept;
+  void flush(unsigned class_index, std::uint32_t count) noexcept;
+  void give_back_to_own_slab(SlabHeader* header, void* block) noexcept;
+  void slab_gained_free_blocks(SlabHeader* header, unsigned class_index) noexcept;
+  void link_partial(SlabHeader* header, unsigned class_index) noexcept;
+  void unlink_partial(SlabHeader* header, unsigned class_index) noexcept;
+  void maybe_release(SlabHeader* header, unsigned class_index) noexcept;
+  std::uint32_t take_blocks(SlabHeader* header, unsigned class_index) noexcept;
+
+  Pool& pool_;
+  FreeList lists_[kClassCount];
+  SlabHeader* current_[kClassCount] = {};
+  SlabHeader* partial_[kClassCount] = {};
+  std::atomic<SlabHeader*> notified_{nullptr};
+};
+
+}  // namespace nodealloc

@@ -1,0 +1,185 @@
+// See allocator.h.
+#include "heap/allocator.h"
+
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+namespace nodealloc {
+namespace {
+
+using slab::get;
+
+std::size_t cache_mapping_size() {
+  const std::size_t page = page_size();
+  return (sizeof(ThreadCache) + page - 1) / page * page;
+}
+
+// Blocks on a slab's remote list (exact when no thread is pushing).
+std::size_t remote_count(SlabHeader& header) {
+  std::size_t count = 0;
+  auto* block = reinterpret_cast<void*>(
+      header.atomic_word(header_slot::kRemoteFree).load(std::memory_order_acquire));
+  for (; block != nullptr; block = next_free(block)) ++count;
+  return count;
+}
+
+}  // namespace
+
+Allocator::Allocator(const AllocatorOptions& options)
+    : source_(options.platform != nullptr ? *options.platform : os_platform(), options.memory_limit),
+      pool_(source_),
+      large_(source_) {}
+
+Allocator::~Allocator() {
+  while (caches_ != nullptr) {
+    ThreadCache* cache = caches_;
+    caches_ = cache->next_cache;
+    cache->~ThreadCache();
+    source_.unmap(cache, cache_mapping_size());
+  }
+}
+
+ThreadCache* Allocator::claim_cache() noexcept {
+  std::lock_guard<std::mutex> lock(caches_mutex_);
+  for (ThreadCache* cache = caches_; cache != nullptr; cache = cache->next_cache) {
+    bool expected = false;
+    if (cache->claimed.compare_exchange_strong(expected, true, std::memory_order_acquire)) return cache;
+  }
+  void* memory = source_.map(cache_mapping_size(), page_size());
+  if (memory == nullptr) return nullptr;
+  auto* cache = new (memory) ThreadCache(pool_);
+  cache->claimed.store(true, std::memory_order_relaxed);
+  cache->next_cache = caches_;
+  caches_ = cache;
+  return cache;
+}
+
+void Allocator::release_cache(ThreadCache* cache) noexcept {
+  cache->flush_all();
+  cache->claimed.store(false, std::memory_order_release);
+}
+
+void* Allocator::allocate_large(std::size_t size, std::size_t alignment) noexcept {
+  void* block = large_.allocate(size, alignment);
+  if (block != nullptr) {
+    mark_live(block, size, LargeBlocks::usable_size(*header_of(block), block));
+  }
+  return block;
+}
+
+void Allocator::deallocate_large(SlabHeader* header, void* block) noexcept {
+  large_.deallocate(header, block);
+}
+
+void* Allocator::allocate_aligned(ThreadCache& cache, std::size_t size,
+                                  std::size_t alignment) noexcept {
+  if (!is_power_of_two(alignment)) return nullptr;
+  const unsigned class_index = class_for(size, alignment);
+  if (class_index != kNoClass) {
+    void* block = cache.allocate(class_index);
+    if (block != nullptr) mark_live(block, size, size_class(class_index).usable);
+    return block;
+  }
+  return allocate_large(size, alignment < kMinAlignment ? kMinAlignment : alignment);
+}
+
+void* Allocator::allocate_zeroed(ThreadCache& cache, std::size_t count, std::size_t size) noexcept {
+  std::size_t bytes = 0;
+  if (__builtin_mul_overflow(count, size, &bytes)) return nullptr;
+  void* block = allocate(cache, bytes);
+  // Large blocks are fresh mappings, already zero; slab blocks may be reused.
+  if (block != nullptr && class_for_size(bytes) != kNoClass) std::memset(block, 0, bytes);
+  return block;
+}
+
+void* Allocator::reallocate(ThreadCache& cache, void* block, std::size_t size) noexcept {
+  if (block == nullptr) return allocate(cache, size);
+  const std::size_t usable = usable_size(block);
+  const unsigned old_class = slab::class_index(*header_of(block));
+  // Keep the block when the request still belongs in it: same class, or a large block that is
+  // still at least half used.
+  const bool same_class = old_class < kClassCount && class_for_size(size) == old_class;
+  const bool large_fits = old_class == kLargeClass && size <= usable && size >= usable / 2;
+  if (same_class || large_fits) {
+    mark_live(block, size, usable);
+    return block;
+  }
+  void* moved = allocate(cache, size);
+  if (moved == nullptr) return nullptr;
+  mark_allocated(block, usable);  // the old block's tail may be poisoned; it is copied as bytes
+  std::memcpy(moved, block, size < usable ? size : usable);
+  deallocate(cache, block);
+  return moved;
+}
+
+std::size_t Allocator::usable_size(const void* block) const noexcept {
+  SlabHeader* header = header_of(block);
+  const unsigned class_index = slab::class_index(*header);
+  if (class_index < kClassCount) return size_class(class_index).usable;
+  return LargeBlocks::usable_size(*header, block);
+}
+
+BlockInfo Allocator::lookup(const void* block) noexcept {
+  SlabHeader* header = header_of(block);
+  if (header == nullptr) return {};
+  const unsigned class_index = slab::class_index(*header);
+  return {header, slab::data(*header), class_index < kClassCount ? class_index : kNoClass};
+}
+
+void Allocator::release_free_memory() noexcept {
+  {
+    std::lock_guard<std::mutex> lock(caches_mutex_);
+    for (ThreadCache* cache = caches_; cache != nullptr; cache = cache->next_cache) {
+      bool expected = false;
+      if (!cache->claimed.compare_exchange_strong(expected, true, std::memory_order_acquire)) continue;
+      cache->collect_remote_frees();  // a dormant cache: its empty slabs go back to the pool
+      cache->claimed.store(false, std::memory_order_release);
+    }
+  }
+  pool_.release_free_memory();
+}
+
+Statistics Allocator::statistics() noexcept {
+  Statistics stats;
+  pool_.for_each_chunk([&](ChunkHeader& chunk) {
+    for (unsigned page = 1; page < kPagesPerChunk; ++page) {
+      SlabHeader& header = *slab_header_at(&chunk, page);
+      if (slab::data(header) == nullptr) continue;
+      const unsigned c = slab::class_index(header);
+      ++stats.slabs[c];
+      stats.live_blocks[c] += get(header, header_slot::kUsed) - remote_count(header);
+    }
+  });
+  {
+    std::lock_guard<std::mutex> lock(caches_mutex_);
+    for (ThreadCache* cache = caches_; cache != nullptr; cache = cache->next_cache) {
+      for (unsigned c = 0; c < kClassCount; ++c) stats.live_blocks[c] -= cache->list(c).count;
+    }
+  }
+  for (unsigned c = 0; c < kClassCount; ++c) {
+    stats.bytes_in_use += stats.live_blocks[c] * size_class(c).usable;
+  }
+  large_.for_each([&](SlabHeader& header) {
+    ++stats.live_large_blocks;
+    stats.bytes_in_use +=
+        LargeBlocks::usable_size(header, slab::get_ptr<void>(header, header_slot::kLargeBlock));
+  });
+  stats.bytes_mapped = source_.bytes_mapped();
+  stats.bytes_dirty = pool_.dirty_bytes();
+  return stats;
+}
+
+void Allocator::lock_for_fork() noexcept {
+  caches_mutex_.lock();
+  pool_.mutex().lock();
+  large_.mutex().lock();
+}
+
+void Allocator::unlock_after_fork() noexcept {
+  large_.mutex().unlock();
+  pool_.mutex().unlock();
+  caches_mutex_.unlock();
+}
+
+}  // namespace nodealloc

@@ -1,0 +1,135 @@
+// Allocator: one heap instance, the C++ API that tests, fuzzers and properties drive.
+//
+//   Allocator ── Pool (chunks → slabs) ── MemorySource (limit) ── Platform (OS or a test's)
+//       │ └──── LargeBlocks (one mapping each)
+//       └────── ThreadCache × n (claimed by threads; one thread may switch between several)
+//
+// Every block, small or large, has a back-pointer to a 16-word header, so deallocate() and the
+// lookup start the same way: back-pointer, header, class. Then a small block goes to the calling
+// thread's cache (any slab's blocks may sit in any cache); a large one goes back to the OS.
+//
+// Answers for impossible requests: allocate() returns nullptr (the C API turns that into ENOMEM);
+// alignments that are not powers of two are refused. The instance never aborts on a request.
+//
+// Thread safety: any thread may call anything with a cache it has claimed, and may free blocks of
+// any cache. statistics() and validate() are exact when no other thread is inside the allocator
+// (they take the pool and large-block locks, but thread caches are lock-free and owner-private).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+
+#include "base/sanitizer.h"
+#include "cache/thread_cache.h"
+#include "large/large_blocks.h"
+#include "platform/platform.h"
+#include "pool/memory_source.h"
+#include "pool/pool.h"
+#include "pool/slab.h"
+#include "size_class/size_classes.h"
+
+namespace nodealloc {
+
+struct AllocatorOptions {
+  Platform* platform = nullptr;  // nullptr: the OS
+  std::size_t memory_limit = std::numeric_limits<std::size_t>::max();
+};
+
+struct Statistics {
+  std::size_t bytes_in_use = 0;   // usable bytes of live blocks, small and large
+  std::size_t bytes_mapped = 0;   // everything mapped from the platform: chunks, large, caches
+  std::size_t bytes_dirty = 0;    // free slab pages still backed (pool.h's policy)
+  std::size_t live_blocks[kClassCount] = {};
+  std::size_t live_large_blocks = 0;
+  std::size_t slabs[kClassCount] = {};
+};
+
+struct ValidationResult {
+  bool ok = true;
+  char message[192] = {};
+  explicit operator bool() const { return ok; }
+};
+
+// What the pure lookup of a live block finds, without writing anything.
+struct BlockInfo {
+  SlabHeader* header = nullptr;  // from the back-pointer
+  std::byte* node = nullptr;     // the header's node slot: the data area the block is in
+  unsigned class_index = kNoClass;  // kNoClass for large blocks
+};
+
+class Allocator {
+ public:
+  explicit Allocator(const AllocatorOptions& options = {});
+  ~Allocator();
+  Allocator(const Allocator&) = delete;
+  Allocator& operator=(const Allocator&) = delete;
+
+  // A thread cache for the calling thread (a dormant one if any, with its slabs), or nullptr.
+  ThreadCache* claim_cache() noexcept;
+  // Flushes the cache and makes it dormant. The caller stops using it.
+  void release_cache(ThreadCache* cache) noexcept;
+
+  void* allocate(ThreadCache& cache, std::size_t size) noexcept {
+    const unsigned class_index = class_for_size(size);
+    if (class_index != kNoClass) [[likely]] {
+      void* block = cache.allocate(class_index);
+      if (block != nullptr) [[likely]] mark_live(block, size, size_class(class_index).usable);
+      return block;
+    }
+    return allocate_large(size, kMinAlignment);
+  }
+
+  // `alignment` must be a power of two; anything else gives nullptr.
+  void* allocate_aligned(ThreadCache& cache, std::size_t size, std::size_t alignment) noexcept;
+  // count * size zeroed bytes; nullptr when the product overflows.
+  void* allocate_zeroed(ThreadCache& cache, std::size_t count, std::size_t size) noexcept;
+  // As C realloc, minus realloc(p, 0) (the C API decides that): nullptr keeps `block` intact.
+  void* reallocate(ThreadCache& cache, void* block, std::size_t size) noexcept;
+
+  void deallocate(ThreadCache& cache, void* block) noexcept {
+    SlabHeader* header = header_of(block);
+    const unsigned class_index = slab::class_index(*header);
+    if (class_index < kClassCount) [[likely]] {
+      mark_freed(block, size_class(class_index).usable);
+      cache.deallocate(block, class_index);
+      return;
+    }
+    deallocate_large(header, block);
+  }
+
+  std::size_t usable_size(const void* block) const noexcept;
+
+  // Pure: follows the back-pointer and reads the header; writes nothing.
+  static BlockInfo lookup(const void* block) noexcept;
+
+  // Collects remote frees into dormant caches, returns empty slabs, discards dirty pages, unmaps
+  // empty chunks (pool.h's policy, all at once).
+  void release_free_memory() noexcept;
+
+  Statistics statistics() noexcept;
+  ValidationResult validate() noexcept;
+
+  std::size_t memory_limit() const noexcept { return source_.limit(); }
+
+  // fork(): lock everything before, unlock after (both parent and child).
+  void lock_for_fork() noexcept;
+  void unlock_after_fork() noexcept;
+
+ private:
+  static void mark_live(void* block, std::size_t size, std::size_t usable) noexcept {
+    mark_allocated(block, size);
+    if (usable > size) mark_no_access(static_cast<std::byte*>(block) + size, usable - size);
+  }
+  void* allocate_large(std::size_t size, std::size_t alignment) noexcept;
+  void deallocate_large(SlabHeader* header, void* block) noexcept;
+
+  MemorySource source_;
+  Pool pool_;
+  LargeBlocks large_;
+  std::mutex caches_mutex_;
+  ThreadCache* caches_ = nullptr;
+};
+
+}  // namespace nodealloc

@@ -1,0 +1,199 @@
+// Allocator::validate(): walks the whole heap and checks every invariant the design relies on,
+// without trusting any pointer before it is shown to point into the heap (a corrupt list must give
+// a failed result, not a crash in the validator). Used as the oracle of tests, properties and
+// fuzzers; exact when no other thread is inside the allocator.
+#include <cstdarg>
+#include <cstdio>
+
+#include "heap/allocator.h"
+
+namespace nodealloc {
+namespace {
+
+using slab::get;
+
+class Validator {
+ public:
+  explicit Validator(ValidationResult& result) : result_(result) {}
+
+  bool fail(const char* format, ...) __attribute__((format(printf, 2, 3))) {
+    if (result_.ok) {
+      va_list args;
+      va_start(args, format);
+      std::vsnprintf(result_.message, sizeof result_.message, format, args);
+      va_end(args);
+      result_.ok = false;
+    }
+    return false;
+  }
+
+  void add_chunk(ChunkHeader* chunk) {
+    if (chunk_count_ < kMaxChunks) chunks_[chunk_count_++] = chunk;
+  }
+
+  // The slab header of a block in a known chunk, or nullptr after reporting why not.
+  SlabHeader* slab_of(const void* block, const char* where) {
+    ChunkHeader* chunk = chunk_of(block);
+    bool known = false;
+    for (std::size_t i = 0; i < chunk_count_; ++i) known |= chunks_[i] == chunk;
+    if (!known) {
+      fail("%s: block %p is not in any chunk", where, block);
+      return nullptr;
+    }
+    const unsigned page = page_index(block);
+    for (unsigned first = page; first >= 1; --first) {
+      SlabHeader* header = slab_header_at(chunk, first);
+      if (slab::data(header[0]) == nullptr) continue;
+      const std::size_t length = get(*header, header_slot::kLength);
+      const std::byte* data = slab::data(*header);
+      if (static_cast<const std::byte*>(block) < data + length) return check_block(header, block, where);
+      break;
+    }
+    fail("%s: block %p is in no slab", where, block);
+    return nullptr;
+  }
+
+  // The block sits on a carved buffer boundary of `header`'s slab and names it.
+  SlabHeader* check_block(SlabHeader* header, const void* block, const char* where) {
+    const unsigned c = slab::class_index(*header);
+    const SizeClass& size = size_class(c);
+    const auto offset = static_cast<std::size_t>(static_cast<const std::byte*>(block) - slab::data(*header));
+    if (offset < size.first_buffer + kWordSize || (offset - size.first_buffer - kWordSize) % size.stride != 0) {
+      fail("%s: block %p is not on a buffer boundary of its slab", where, block);
+      return nullptr;
+    }
+    if ((offset - size.first_buffer - kWordSize) / size.stride >= get(*header, header_slot::kCarved)) {
+      fail("%s: block %p lies in the uncarved part of its slab", where, block);
+      return nullptr;
+    }
+    if (header_of(block) != header) {
+      fail("%s: the back-pointer of block %p does not name its slab's header", where, block);
+      return nullptr;
+    }
+    return header;
+  }
+
+  // Walks a free list of at most `limit` blocks, all of `header`'s slab (or of class `c` when
+  // header is null). Returns the length, or -1 after a failure.
+  long walk(void* head, SlabHeader* header, unsigned c, std::size_t limit, const char* where) {
+    long count = 0;
+    for (void* block = head; block != nullptr; block = next_free(block)) {
+      if (static_cast<std::size_t>(count) >= limit) {
+        fail("%s: list longer than %zu blocks (a cycle?)", where, limit);
+        return -1;
+      }
+      SlabHeader* owner = header != nullptr ? check_block(header, block, where) : slab_of(block, where);
+      if (owner == nullptr) return -1;
+      if (slab::class_index(*owner) != c) {
+        fail("%s: block %p of class %u on a list of class %u", where, block, slab::class_index(*owner), c);
+        return -1;
+      }
+      ++count;
+    }
+    return count;
+  }
+
+ private:
+  static constexpr std::size_t kMaxChunks = 4096;
+  ValidationResult& result_;
+  ChunkHeader* chunks_[kMaxChunks];
+  std::size_t chunk_count_ = 0;
+};
+
+}  // namespace
+
+ValidationResult Allocator::validate() noexcept {
+  ValidationResult result;
+  if (const char* fault = validate_size_classes()) {
+    std::snprintf(result.message, sizeof result.message, "size classes: %s", fault);
+    result.ok = false;
+    return result;
+  }
+  Validator v(result);  // 32 KiB of stack; allocating it would re-enter the allocator
+  std::size_t slab_count = 0;
+
+  pool_.for_each_chunk([&](ChunkHeader& chunk) { v.add_chunk(&chunk); });
+  pool_.for_each_chunk([&](ChunkHeader& chunk) {
+    if (chunk.magic != kChunkMagic) return (void)v.fail("chunk %p: bad magic", static_cast<void*>(&chunk));
+    if ((chunk.free_pages & 1) != 0 || (chunk.dirty_pages & ~chunk.free_pages) != 0) {
+      return (void)v.fail("chunk %p: page 0 free, or a dirty page not free", static_cast<void*>(&chunk));
+    }
+    std::uint64_t slab_pages = 0;
+    for (unsigned page = 1; page < kPagesPerChunk; ++page) {
+      SlabHeader* header = slab_header_at(&chunk, page);
+      std::byte* data = slab::data(*header);
+      if (data == nullptr) continue;
+      ++slab_count;
+      const unsigned c = slab::class_index(*header);
+      if (data != page_address(&chunk, page) || c >= kClassCount) {
+        return (void)v.fail("slab at page %u of chunk %p: bad node or class", page, static_cast<void*>(&chunk));
+      }
+      const SizeClass& size = size_class(c);
+      const std::uint64_t pages = page_mask(page, size.slab_pages);
+      if (page + size.slab_pages > kPagesPerChunk || get(*header, header_slot::kLength) != size.slab_pages * kSlabPageSize ||
+          (pages & (slab_pages | chunk.free_pages)) != 0) {
+        return (void)v.fail("slab %p: length, or pages shared with a free page or another slab", static_cast<void*>(data));
+      }
+      slab_pages |= pages;
+      const std::uintptr_t carved = get(*header, header_slot::kCarved);
+      const std::uintptr_t used = get(*header, header_slot::kUsed);
+      if (carved > size.capacity || used > carved) {
+        return (void)v.fail("slab %p: used %zu, carved %zu, capacity %u", static_cast<void*>(data),
+                            static_cast<std::size_t>(used), static_cast<std::size_t>(carved), size.capacity);
+      }
+      if (get(*header, header_slot::kOwner) == 0) return (void)v.fail("slab %p: no owner", static_cast<void*>(data));
+      const long local = v.walk(slab::get_ptr<void>(*header, header_slot::kLocalFree), header, c, carved, "local free list");
+      if (local < 0) return;
+      if (static_cast<std::uintptr_t>(local) != carved - used) {
+        return (void)v.fail("slab %p: %ld blocks on its local list, carved - used is %zu", static_cast<void*>(data), local,
+                            static_cast<std::size_t>(carved - used));
+      }
+      const long remote = v.walk(reinterpret_cast<void*>(header->atomic_word(header_slot::kRemoteFree).load()), header, c,
+                                 used, "remote free list");
+      if (remote < 0) return;
+    }
+    if ((slab_pages | chunk.free_pages) != kAllDataPages) {
+      return (void)v.fail("chunk %p: a page is neither free nor in a slab", static_cast<void*>(&chunk));
+    }
+  });
+
+  {
+    std::lock_guard<std::mutex> lock(caches_mutex_);
+    for (ThreadCache* cache = caches_; cache != nullptr && result.ok; cache = cache->next_cache) {
+      for (unsigned c = 0; c < kClassCount && result.ok; ++c) {
+        const long length = v.walk(cache->list(c).head, nullptr, c, list_limit(c) + 1, "thread cache list");
+        if (length >= 0 && static_cast<std::uint32_t>(length) != cache->list(c).count) {
+          v.fail("thread cache list of class %u: %ld blocks, count says %u", c, length, cache->list(c).count);
+        }
+        std::size_t steps = 0;
+        SlabHeader* prev = nullptr;
+        for (SlabHeader* h = cache->partial_slabs(c); h != nullptr && result.ok;
+             prev = h, h = slab::get_ptr<SlabHeader>(*h, header_slot::kFreeLink)) {
+          if (++steps > slab_count) v.fail("partial list of class %u: a cycle", c);
+          else if (slab::class_index(*h) != c || slab::get_ptr<ThreadCache>(*h, header_slot::kOwner) != cache ||
+                   (get(*h, header_slot::kFlags) & kSlabListed) == 0 ||
+                   slab::get_ptr<SlabHeader>(*h, header_slot::kPrevLink) != prev) {
+            v.fail("partial list of class %u: slab %p has the wrong class, owner, flag or back link", c,
+                   static_cast<void*>(slab::data(*h)));
+          } else if (get(*h, header_slot::kUsed) >= size_class(c).capacity) {
+            v.fail("partial list of class %u: slab %p has no free buffer", c, static_cast<void*>(slab::data(*h)));
+          }
+        }
+        if (SlabHeader* current = cache->current_slab(c)) {
+          if (slab::get_ptr<ThreadCache>(*current, header_slot::kOwner) != cache || slab::class_index(*current) != c) {
+            v.fail("current slab of class %u: wrong owner or class", c);
+          }
+        }
+      }
+    }
+  }
+
+  large_.for_each([&](SlabHeader& header) {
+    if (slab::class_index(header) != kLargeClass || header_of(slab::get_ptr<void>(header, header_slot::kLargeBlock)) != &header) {
+      v.fail("large block with header %p: bad class or back-pointer", static_cast<void*>(&header));
+    }
+  });
+  return result;
+}
+
+}  // namespace nodealloc

@@ -1,0 +1,36 @@
+// The malloc drop-in: libnodealloc.so defines the C allocation functions, so that
+// LD_PRELOAD=libnodealloc.so puts every allocation of an unmodified program on nodealloc, from
+// the process's first malloc (made by the dynamic loader's clients before any constructor runs).
+// Each function is the C API's namesake; nothing here has logic of its own.
+#include <malloc.h>
+#include <stdlib.h>
+
+#include "api/nodealloc.h"
+
+#define NODEALLOC_EXPORT extern "C" __attribute__((visibility("default")))
+
+NODEALLOC_EXPORT void* malloc(size_t size) noexcept { return na_malloc(size); }
+NODEALLOC_EXPORT void free(void* block) noexcept { na_free(block); }
+NODEALLOC_EXPORT void* calloc(size_t count, size_t size) noexcept { return na_calloc(count, size); }
+NODEALLOC_EXPORT void* realloc(void* block, size_t size) noexcept { return na_realloc(block, size); }
+NODEALLOC_EXPORT void* reallocarray(void* block, size_t count, size_t size) noexcept {
+  return na_reallocarray(block, count, size);
+}
+NODEALLOC_EXPORT void* memalign(size_t alignment, size_t size) noexcept {
+  return na_memalign(alignment, size);
+}
+NODEALLOC_EXPORT void* aligned_alloc(size_t alignment, size_t size) noexcept {
+  return na_aligned_alloc(alignment, size);
+}
+NODEALLOC_EXPORT int posix_memalign(void** result, size_t alignment, size_t size) noexcept {
+  return na_posix_memalign(result, alignment, size);
+}
+NODEALLOC_EXPORT void* valloc(size_t size) noexcept { return na_valloc(size); }
+NODEALLOC_EXPORT void* pvalloc(size_t size) noexcept { return na_pvalloc(size); }
+NODEALLOC_EXPORT size_t malloc_usable_size(void* block) noexcept { return na_usable_size(block); }
+// glibc-internal names some programs and libraries call directly.
+NODEALLOC_EXPORT void cfree(void* block) noexcept { na_free(block); }
+NODEALLOC_EXPORT int malloc_trim(size_t) noexcept {
+  na_release_free_memory();
+  return 1;
+}

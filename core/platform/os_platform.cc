@@ -1,0 +1,53 @@
+// The OS platform (platform.h) on Linux: anonymous private mmap, munmap, madvise(MADV_DONTNEED).
+// Alignments above the page size are had by mapping size + alignment and trimming both ends.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+
+#include "base/bits.h"
+#include "platform/platform.h"
+
+namespace nodealloc {
+namespace {
+
+class OsPlatform final : public Platform {
+ public:
+  void* map(std::size_t size, std::size_t alignment) noexcept override {
+    const std::size_t page = page_size();
+    if (size == 0 || size % page != 0 || !is_power_of_two(alignment) || alignment % page != 0) {
+      return nullptr;
+    }
+    std::uintptr_t span = 0;
+    if (!checked_add(size, alignment - page, &span)) return nullptr;
+    void* raw = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return nullptr;
+    const auto begin = reinterpret_cast<std::uintptr_t>(raw);
+    std::uintptr_t aligned = 0;
+    checked_align_up(begin, alignment, &aligned);  // cannot overflow: the span was mapped
+    if (aligned > begin) ::munmap(raw, aligned - begin);
+    const std::uintptr_t end = begin + span;
+    if (end > aligned + size) ::munmap(reinterpret_cast<void*>(aligned + size), end - aligned - size);
+    return reinterpret_cast<void*>(aligned);
+  }
+
+  void unmap(void* memory, std::size_t size) noexcept override { ::munmap(memory, size); }
+
+  void discard(void* memory, std::size_t size) noexcept override {
+    ::madvise(memory, size, MADV_DONTNEED);
+  }
+};
+
+}  // namespace
+
+std::size_t page_size() noexcept {
+  static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+Platform& os_platform() noexcept {
+  static OsPlatform platform;
+  return platform;
+}
+
+}  // namespace nodealloc

@@ -1,0 +1,36 @@
+// The platform layer: the only part of nodealloc that asks the OS for memory.
+//
+// Everything above it gets memory through this contract, so a test can swap in a platform that
+// fails on demand (tests/support/failing_platform.h) and watch every out-of-memory path.
+//
+// Contract (every implementation):
+// - map(size, alignment): size and alignment are multiples of page_size(), alignment a power of
+//   two. Returns zero-filled, readable and writable memory at an address aligned to `alignment`,
+//   or nullptr (never a crash) when the OS refuses or the request is impossible.
+// - unmap(p, size): gives back exactly a range map() returned (or a page-aligned part of one).
+// - discard(p, size): the range stays mapped and usable, but its contents may be dropped and its
+//   physical pages returned to the OS (madvise MADV_DONTNEED); it reads back as zeros.
+// - No function allocates from the heap, throws, or takes a lock the allocator might hold.
+#pragma once
+
+#include <cstddef>
+
+namespace nodealloc {
+
+class Platform {
+ public:
+  virtual void* map(std::size_t size, std::size_t alignment) noexcept = 0;
+  virtual void unmap(void* memory, std::size_t size) noexcept = 0;
+  virtual void discard(void* memory, std::size_t size) noexcept = 0;
+
+ protected:
+  ~Platform() = default;
+};
+
+// The page size the platform works in (the OS page size, read once).
+std::size_t page_size() noexcept;
+
+// The process's OS platform: mmap, munmap and madvise.
+Platform& os_platform() noexcept;
+
+}  // namespace nodealloc

@@ -1,0 +1,75 @@
+// Chunks: the 4 MiB units the pool maps, and where slab headers live.
+//
+//   chunk (4 MiB, 4 MiB-aligned) = 64 pages of 64 KiB
+//   +--------------------------------------------+---------+---------+-----+----------+
+//   | page 0: metadata                           | page 1  | page 2  | ... | page 63  |
+//   | ChunkHeader | SlabHeader[64] | (untouched) | slab data areas, 1 to 8 pages each  |
+//   +--------------------------------------------+---------+---------+-----+----------+
+//
+// SlabHeader i describes the slab whose data area starts at page i; the headers of pages inside a
+// longer slab, and of page 0, are unused. Keeping headers in page 0, away from the data, means no
+// user overflow reaches them. Page 0 costs 64 KiB of address space but only the few OS pages its
+// headers occupy.
+//
+// Invariants: free_pages has bit i set exactly when page i (1..63) belongs to no slab; dirty_pages
+// is a subset of free_pages (free pages whose memory was used and not yet discarded).
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+
+#include "pool/slab.h"
+#include "size_class/size_classes.h"
+
+namespace nodealloc {
+
+inline constexpr std::size_t kChunkSize = std::size_t{4} << 20;
+inline constexpr unsigned kPagesPerChunk = kChunkSize / kSlabPageSize;  // 64
+inline constexpr std::uint64_t kAllDataPages = ~std::uint64_t{1};        // pages 1..63
+inline constexpr std::uint64_t kChunkMagic = 0x6e6f6465636e6b31;        // "nodecnk1"
+
+struct ChunkHeader {
+  std::uint64_t magic;
+  ChunkHeader* next;
+  ChunkHeader* prev;
+  std::uint64_t free_pages;
+  std::uint64_t dirty_pages;
+};
+
+inline constexpr std::size_t kSlabHeadersOffset = 1024;
+static_assert(sizeof(ChunkHeader) <= kSlabHeadersOffset);
+static_assert(kSlabHeadersOffset + kPagesPerChunk * sizeof(SlabHeader) <= kSlabPageSize);
+
+inline ChunkHeader* chunk_of(const void* address) {
+  return reinterpret_cast<ChunkHeader*>(reinterpret_cast<std::uintptr_t>(address) &
+                                        ~(kChunkSize - 1));
+}
+
+inline unsigned page_index(const void* address) {
+  return static_cast<unsigned>((reinterpret_cast<std::uintptr_t>(address) & (kChunkSize - 1)) /
+                               kSlabPageSize);
+}
+
+inline std::byte* page_address(ChunkHeader* chunk, unsigned page) {
+  return reinterpret_cast<std::byte*>(chunk) + std::size_t{page} * kSlabPageSize;
+}
+
+inline SlabHeader* slab_header_at(ChunkHeader* chunk, unsigned page) {
+  return reinterpret_cast<SlabHeader*>(reinterpret_cast<std::byte*>(chunk) + kSlabHeadersOffset +
+                                       page * sizeof(SlabHeader));
+}
+
+// Mask of `count` pages starting at `first`.
+inline std::uint64_t page_mask(unsigned first, unsigned count) {
+  return (count == 64 ? ~std::uint64_t{0} : ((std::uint64_t{1} << count) - 1)) << first;
+}
+
+// The first page of a run of `count` free pages, or 0 when there is none.
+inline unsigned find_free_run(std::uint64_t free_pages, unsigned count) {
+  std::uint64_t starts = free_pages;
+  for (unsigned i = 1; i < count; ++i) starts &= free_pages >> i;
+  return starts == 0 ? 0 : static_cast<unsigned>(std::countr_zero(starts));
+}
+
+}  // namespace nodealloc

@@ -1,0 +1,46 @@
+// MemorySource: the platform, seen through one allocator instance's memory limit.
+//
+// Every byte an instance maps goes through here, so bytes_mapped() is exact and the limit holds:
+// a map() that would take the instance past its limit fails like an OS refusal (nullptr), and
+// the allocator answers the request with NULL / ENOMEM.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+
+#include "platform/platform.h"
+
+namespace nodealloc {
+
+class MemorySource {
+ public:
+  MemorySource(Platform& platform, std::size_t limit) : platform_(platform), limit_(limit) {}
+
+  void* map(std::size_t size, std::size_t alignment) noexcept {
+    const std::size_t before = mapped_.fetch_add(size, std::memory_order_relaxed);
+    if (before + size > limit_ || before + size < before) {
+      mapped_.fetch_sub(size, std::memory_order_relaxed);
+      return nullptr;
+    }
+    void* memory = platform_.map(size, alignment);
+    if (memory == nullptr) mapped_.fetch_sub(size, std::memory_order_relaxed);
+    return memory;
+  }
+
+  void unmap(void* memory, std::size_t size) noexcept {
+    platform_.unmap(memory, size);
+    mapped_.fetch_sub(size, std::memory_order_relaxed);
+  }
+
+  void discard(void* memory, std::size_t size) noexcept { platform_.discard(memory, size); }
+
+  std::size_t bytes_mapped() const noexcept { return mapped_.load(std::memory_order_relaxed); }
+  std::size_t limit() const noexcept { return limit_; }
+
+ private:
+  Platform& platform_;
+  const std::size_t limit_;
+  std::atomic<std::size_t> mapped_{0};
+};
+
+}  // namespace nodealloc

@@ -1,0 +1,112 @@
+// See pool.h.
+#include "pool/pool.h"
+
+#include <bit>
+#include <new>
+
+namespace nodealloc {
+
+Pool::~Pool() {
+  while (chunks_ != nullptr) unmap_chunk(chunks_);
+}
+
+ChunkHeader* Pool::map_chunk() noexcept {
+  void* memory = source_.map(kChunkSize, kChunkSize);
+  if (memory == nullptr) return nullptr;
+  auto* chunk = new (memory) ChunkHeader{kChunkMagic, chunks_, nullptr, kAllDataPages, 0};
+  for (unsigned page = 0; page < kPagesPerChunk; ++page) new (slab_header_at(chunk, page)) SlabHeader;
+  if (chunks_ != nullptr) chunks_->prev = chunk;
+  chunks_ = chunk;
+  mark_no_access(page_address(chunk, 1), kChunkSize - kSlabPageSize);
+  return chunk;
+}
+
+void Pool::unmap_chunk(ChunkHeader* chunk) noexcept {
+  dirty_pages_ -= static_cast<std::size_t>(std::popcount(chunk->dirty_pages));
+  if (chunk->prev != nullptr) chunk->prev->next = chunk->next;
+  else chunks_ = chunk->next;
+  if (chunk->next != nullptr) chunk->next->prev = chunk->prev;
+  mark_reusable(chunk, kChunkSize);  // ASan must not think the next mapping here is poisoned
+  source_.unmap(chunk, kChunkSize);
+}
+
+void Pool::discard_pages(ChunkHeader* chunk, std::uint64_t pages) noexcept {
+  dirty_pages_ -= static_cast<std::size_t>(std::popcount(pages & chunk->dirty_pages));
+  chunk->dirty_pages &= ~pages;
+  while (pages != 0) {  // one madvise per run of pages
+    const auto first = static_cast<unsigned>(std::countr_zero(pages));
+    const auto count = static_cast<unsigned>(std::countr_one(pages >> first));
+    source_.discard(page_address(chunk, first), std::size_t{count} * kSlabPageSize);
+    pages &= ~page_mask(first, count);
+  }
+}
+
+SlabHeader* Pool::acquire_slab(unsigned class_index) noexcept {
+  const SizeClass& size = size_class(class_index);
+  std::lock_guard<std::mutex> lock(mutex_);
+  ChunkHeader* chunk = chunks_;
+  unsigned first = 0;
+  for (; chunk != nullptr; chunk = chunk->next) {
+    first = find_free_run(chunk->free_pages, size.slab_pages);
+    if (first != 0) break;
+  }
+  if (chunk == nullptr) {
+    chunk = map_chunk();
+    if (chunk == nullptr) return nullptr;
+    first = 1;
+  }
+  const std::uint64_t pages = page_mask(first, size.slab_pages);
+  dirty_pages_ -= static_cast<std::size_t>(std::popcount(pages & chunk->dirty_pages));
+  chunk->free_pages &= ~pages;
+  chunk->dirty_pages &= ~pages;
+
+  SlabHeader* header = new (slab_header_at(chunk, first)) SlabHeader;  // all slots zero
+  header->write_ptr(header_slot::kNode, page_address(chunk, first));
+  slab::set(*header, header_slot::kClass, class_index);
+  slab::set(*header, header_slot::kLength, std::size_t{size.slab_pages} * kSlabPageSize);
+  return header;
+}
+
+void Pool::release_slab(SlabHeader* header) noexcept {
+  std::byte* data = slab::data(*header);
+  ChunkHeader* chunk = chunk_of(data);
+  const unsigned first = page_index(data);
+  const auto count = static_cast<unsigned>(slab::get(*header, header_slot::kLength) / kSlabPageSize);
+  const std::uint64_t pages = page_mask(first, count);
+  mark_no_access(data, std::size_t{count} * kSlabPageSize);
+
+  std::lock_guard<std::mutex> lock(mutex_);
+  new (header) SlabHeader;  // node slot zero: not a slab, validate() and stats skip it
+  chunk->free_pages |= pages;
+  chunk->dirty_pages |= pages;
+  dirty_pages_ += count;
+  if (dirty_pages_ * kSlabPageSize > kMaxDirtyBytes) discard_pages(chunk, pages);
+
+  if (chunk->free_pages == kAllDataPages) {
+    // Keep one empty chunk to absorb churn; unmap any other.
+    for (ChunkHeader* other = chunks_; other != nullptr; other = other->next) {
+      if (other != chunk && other->free_pages == kAllDataPages) {
+        unmap_chunk(chunk);
+        return;
+      }
+    }
+  }
+}
+
+void Pool::release_free_memory() noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ChunkHeader* chunk = chunks_;
+  while (chunk != nullptr) {
+    ChunkHeader* next = chunk->next;
+    if (chunk->free_pages == kAllDataPages) unmap_chunk(chunk);
+    else discard_pages(chunk, chunk->dirty_pages);
+    chunk = next;
+  }
+}
+
+std::size_t Pool::dirty_bytes() const noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return dirty_pages_ * kSlabPageSize;
+}
+
+}  // namespace nodealloc

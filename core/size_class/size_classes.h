@@ -1,0 +1,109 @@
+// Size classes: which slab block serves a request of (size, alignment).
+//
+// A small block lives in a buffer of `stride` bytes inside a slab: its back-pointer (one word) and
+// then `usable = stride - 8` bytes for the user. Strides:
+//
+//   16, 32, 48, ..., 128                    steps of 16     (classes 0-7)
+//   160, 192, 224, 256, 320, ..., 65536     four per doubling (classes 8-43)
+//
+// so a request never gets more than about 25% more than it asked for, beyond the back-pointer
+// (validate_size_classes() checks the bound; README lists the worst case per class).
+//
+// Natural alignment. A slab's first buffer starts at slab + natural_alignment - 8, where
+// natural_alignment is the largest power of two dividing the stride (16 for 48, 64 for 192, 4096
+// for 4096). Every block of the class is then aligned to natural_alignment, since slabs are
+// 64 KiB-aligned. So an aligned request is served by the smallest class whose natural alignment
+// is at least the alignment asked for, and no class ever needs a block placed off its slot.
+//
+// Slab size: at least 64 KiB and at least 8 strides, in 64 KiB pages (at most 8 pages).
+// Requests above kMaxSmallSize, or aligned beyond any class, are large allocations.
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+
+#include "base/bits.h"
+
+namespace nodealloc {
+
+inline constexpr std::size_t kMinAlignment = 16;  // alignof(std::max_align_t) on x86-64
+inline constexpr std::size_t kSlabPageSize = std::size_t{64} << 10;
+inline constexpr unsigned kClassCount = 44;
+inline constexpr unsigned kNoClass = kClassCount;  // "not a small request"
+inline constexpr std::size_t kMaxStride = std::size_t{64} << 10;
+inline constexpr std::size_t kMaxSmallSize = kMaxStride - kWordSize;
+inline constexpr std::size_t kMaxSlabPages = 8;
+
+struct SizeClass {
+  std::uint32_t stride;             // buffer length: back-pointer + usable bytes
+  std::uint32_t usable;             // what usable_size() reports
+  std::uint32_t natural_alignment;  // every block of the class is aligned to this
+  std::uint32_t first_buffer;       // offset of buffer 0 from the slab's start
+  std::uint32_t slab_pages;         // slab length in kSlabPageSize pages
+  std::uint32_t capacity;           // blocks per slab
+};
+
+constexpr std::size_t stride_of_class(unsigned index) {
+  if (index < 8) return 16 * (index + 1);
+  const unsigned group = (index - 8) / 4;  // 0: (128, 256], 1: (256, 512], ...
+  const unsigned step = (index - 8) % 4 + 1;
+  const std::size_t base = std::size_t{128} << group;
+  return base + step * (base / 4);
+}
+
+constexpr SizeClass make_size_class(unsigned index) {
+  const std::size_t stride = stride_of_class(index);
+  const std::size_t natural = stride & (~stride + 1);  // lowest set bit
+  std::size_t slab_bytes = stride * 8 > kSlabPageSize ? stride * 8 : kSlabPageSize;
+  slab_bytes = (slab_bytes + kSlabPageSize - 1) / kSlabPageSize * kSlabPageSize;
+  const std::size_t first = natural - kWordSize;
+  return SizeClass{static_cast<std::uint32_t>(stride),
+                   static_cast<std::uint32_t>(stride - kWordSize),
+                   static_cast<std::uint32_t>(natural),
+                   static_cast<std::uint32_t>(first),
+                   static_cast<std::uint32_t>(slab_bytes / kSlabPageSize),
+                   static_cast<std::uint32_t>((slab_bytes - first) / stride)};
+}
+
+struct SizeClassTable {
+  SizeClass classes[kClassCount];
+};
+
+constexpr SizeClassTable make_size_class_table() {
+  SizeClassTable table{};
+  for (unsigned i = 0; i < kClassCount; ++i) table.classes[i] = make_size_class(i);
+  return table;
+}
+
+inline constexpr SizeClassTable kSizeClasses = make_size_class_table();
+
+constexpr const SizeClass& size_class(unsigned index) { return kSizeClasses.classes[index]; }
+
+// The smallest class whose usable size holds `size` (alignment kMinAlignment), or kNoClass.
+constexpr unsigned class_for_size(std::size_t size) {
+  if (size > kMaxSmallSize) return kNoClass;
+  const std::size_t needed = size + kWordSize;  // stride needed
+  if (needed <= 128) return needed <= 16 ? 0 : static_cast<unsigned>((needed + 15) / 16 - 1);
+  const unsigned log2_floor = static_cast<unsigned>(std::bit_width(needed - 1)) - 1;  // 2^e < needed
+  const std::size_t base = std::size_t{1} << log2_floor;
+  const std::size_t step = base / 4;
+  const auto steps = static_cast<unsigned>((needed - base + step - 1) / step);  // 1..4
+  return 8 + (log2_floor - 7) * 4 + steps - 1;
+}
+
+// The smallest class that holds `size` with every block aligned to `alignment` (a power of two),
+// or kNoClass.
+constexpr unsigned class_for(std::size_t size, std::size_t alignment) {
+  unsigned index = class_for_size(size);
+  if (alignment <= kMinAlignment) return index;
+  while (index < kClassCount && size_class(index).natural_alignment < alignment) ++index;
+  return index;
+}
+
+// Checks the whole table: strides ordered and multiples of 16, every size maps to the smallest
+// class that fits, natural alignments right, waste bounded, slabs within limits. Returns nullptr
+// when the table is sound, else a description of the first fault.
+const char* validate_size_classes();
+
+}  // namespace nodealloc

@@ -1,0 +1,249 @@
+// Unit tests of the allocator instance (core/heap/allocator.h) and what it stands on: every size
+// class, alignments, realloc, exact statistics, out of memory, cross-thread frees through thread
+// cache objects, thread exit, release to the OS. validate() runs after every test.
+#include "heap/allocator.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "support/failing_platform.h"
+
+namespace nodealloc {
+namespace {
+
+using testing::FailingPlatform;
+
+class AllocatorTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    for (ThreadCache* cache : caches_) allocator_->release_cache(cache);
+    const ValidationResult result = allocator_->validate();
+    EXPECT_TRUE(result.ok) << result.message;
+  }
+
+  ThreadCache& cache(std::size_t index = 0) {
+    while (caches_.size() <= index) caches_.push_back(allocator_->claim_cache());
+    return *caches_[index];
+  }
+
+  void expect_valid() {
+    const ValidationResult result = allocator_->validate();
+    ASSERT_TRUE(result.ok) << result.message;
+  }
+
+  FailingPlatform platform_;
+  std::unique_ptr<Allocator> allocator_ = std::make_unique<Allocator>(AllocatorOptions{&platform_});
+  std::vector<ThreadCache*> caches_;
+};
+
+TEST(SizeClasses, TableIsValid) { EXPECT_EQ(validate_size_classes(), nullptr); }
+
+TEST(SizeClasses, EverySizeGetsTheSmallestClassThatFits) {
+  for (std::size_t size = 0; size <= kMaxSmallSize; ++size) {
+    const unsigned c = class_for_size(size);
+    ASSERT_LT(c, kClassCount) << size;
+    ASSERT_GE(size_class(c).usable, size) << size;
+    if (c > 0) {
+      ASSERT_LT(size_class(c - 1).usable, size) << size;
+    }
+  }
+  EXPECT_EQ(class_for_size(kMaxSmallSize + 1), kNoClass);
+}
+
+TEST_F(AllocatorTest, EveryClassHandsOutAlignedWritableBlocksOfItsUsableSize) {
+  for (unsigned c = 0; c < kClassCount; ++c) {
+    const std::size_t usable = size_class(c).usable;
+    std::vector<void*> blocks;
+    for (int i = 0; i < 20; ++i) {
+      void* block = allocator_->allocate(cache(), usable);
+      ASSERT_NE(block, nullptr);
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(block) % kMinAlignment, 0u);
+      EXPECT_EQ(allocator_->usable_size(block), usable);
+      EXPECT_EQ(Allocator::lookup(block).class_index, c);
+      std::memset(block, 0x5a, usable);
+      blocks.push_back(block);
+    }
+    expect_valid();
+    for (void* block : blocks) allocator_->deallocate(cache(), block);
+  }
+}
+
+TEST_F(AllocatorTest, AlignmentsUpToAMegabyte) {
+  for (std::size_t alignment = 1; alignment <= (1u << 20); alignment *= 2) {
+    for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{24}, alignment, 3 * alignment + 5}) {
+      void* block = allocator_->allocate_aligned(cache(), size, alignment);
+      ASSERT_NE(block, nullptr) << alignment << " " << size;
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(block) % std::max(alignment, kMinAlignment), 0u);
+      EXPECT_GE(allocator_->usable_size(block), size);
+      std::memset(block, 1, size);
+      allocator_->deallocate(cache(), block);
+    }
+  }
+  EXPECT_EQ(allocator_->allocate_aligned(cache(), 8, 24), nullptr);
+  EXPECT_EQ(allocator_->allocate_aligned(cache(), 8, 0), nullptr);
+}
+
+TEST_F(AllocatorTest, ImpossibleSizesGiveNull) {
+  EXPECT_EQ(allocator_->allocate(cache(), SIZE_MAX), nullptr);
+  EXPECT_EQ(allocator_->allocate(cache(), SIZE_MAX / 2), nullptr);
+  EXPECT_EQ(allocator_->allocate_aligned(cache(), 16, std::size_t{1} << 63), nullptr);
+  EXPECT_EQ(allocator_->allocate_zeroed(cache(), SIZE_MAX / 2, 3), nullptr);
+}
+
+TEST_F(AllocatorTest, ReallocKeepsContentsAcrossClassesAndIntoLargeBlocks) {
+  std::size_t size = 1;
+  auto* block = static_cast<unsigned char*>(allocator_->allocate(cache(), size));
+  block[0] = 0;
+  for (std::size_t next : {7, 8, 9, 100, 1000, 5000, 70000, 300000, 2000000, 70000, 900, 16, 3}) {
+    block = static_cast<unsigned char*>(allocator_->reallocate(cache(), block, next));
+    ASSERT_NE(block, nullptr);
+    for (std::size_t i = 0; i < std::min(size, next); ++i) ASSERT_EQ(block[i], static_cast<unsigned char>(i * 7)) << i;
+    for (std::size_t i = 0; i < next; ++i) block[i] = static_cast<unsigned char>(i * 7);
+    size = next;
+    expect_valid();
+  }
+  allocator_->deallocate(cache(), block);
+}
+
+TEST_F(AllocatorTest, CallocIsZeroEvenForReusedBlocks) {
+  void* dirty = allocator_->allocate(cache(), 100);
+  std::memset(dirty, 0xff, 100);
+  allocator_->deallocate(cache(), dirty);
+  auto* zeroed = static_cast<unsigned char*>(allocator_->allocate_zeroed(cache(), 10, 10));
+  ASSERT_EQ(zeroed, dirty);  // LIFO: the same block again
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(zeroed[i], 0);
+  allocator_->deallocate(cache(), zeroed);
+}
+
+TEST_F(AllocatorTest, StatisticsAreExact) {
+  std::vector<void*> blocks;
+  for (int i = 0; i < 1000; ++i) blocks.push_back(allocator_->allocate(cache(), 100));
+  void* large = allocator_->allocate(cache(), 1 << 20);
+  Statistics stats = allocator_->statistics();
+  const unsigned c = class_for_size(100);
+  EXPECT_EQ(stats.live_blocks[c], 1000u);
+  EXPECT_EQ(stats.live_large_blocks, 1u);
+  EXPECT_EQ(stats.bytes_in_use, 1000 * size_class(c).usable + allocator_->usable_size(large));
+  EXPECT_EQ(stats.bytes_mapped, platform_.mapped());
+
+  for (std::size_t i = 0; i < blocks.size(); i += 2) allocator_->deallocate(cache(), blocks[i]);
+  allocator_->deallocate(cache(), large);
+  stats = allocator_->statistics();
+  EXPECT_EQ(stats.live_blocks[c], 500u);
+  EXPECT_EQ(stats.live_large_blocks, 0u);
+  EXPECT_EQ(stats.bytes_in_use, 500 * size_class(c).usable);
+  for (std::size_t i = 1; i < blocks.size(); i += 2) allocator_->deallocate(cache(), blocks[i]);
+  EXPECT_EQ(allocator_->statistics().bytes_in_use, 0u);
+}
+
+TEST_F(AllocatorTest, OutOfMemoryGivesNullAndKeepsLiveBlocksIntact) {
+  std::vector<unsigned char*> live;
+  for (int i = 0; i < 100; ++i) {
+    live.push_back(static_cast<unsigned char*>(allocator_->allocate(cache(), 4000)));
+    std::memset(live.back(), i, 4000);
+  }
+  platform_.fail_all(true);
+  int refused = 0;
+  for (int i = 0; i < 10000; ++i) {
+    void* block = allocator_->allocate(cache(), 4000);
+    if (block == nullptr) {
+      ++refused;
+      break;
+    }
+    live.push_back(static_cast<unsigned char*>(block));
+    std::memset(block, 0xee, 4000);
+  }
+  EXPECT_EQ(refused, 1);
+  EXPECT_EQ(allocator_->allocate(cache(), 1 << 20), nullptr);  // large blocks too
+  expect_valid();
+  for (int i = 0; i < 100; ++i) {
+    for (int j = 0; j < 4000; ++j) ASSERT_EQ(live[i][j], i);
+  }
+  platform_.fail_all(false);
+  void* after = allocator_->allocate(cache(), 1 << 20);
+  EXPECT_NE(after, nullptr);
+  allocator_->deallocate(cache(), after);
+  for (unsigned char* block : live) allocator_->deallocate(cache(), block);
+}
+
+TEST_F(AllocatorTest, NothingLeaksWhenTheAllocatorGoes) {
+  for (int i = 0; i < 5000; ++i) allocator_->allocate(cache(), static_cast<std::size_t>(i * 13 % 70000));
+  allocator_->release_cache(caches_[0]);
+  caches_.clear();
+  allocator_.reset();
+  EXPECT_EQ(platform_.mapped(), 0u);
+  allocator_ = std::make_unique<Allocator>(AllocatorOptions{&platform_});
+}
+
+TEST_F(AllocatorTest, MemoryLimitHolds) {
+  allocator_.reset();
+  allocator_ = std::make_unique<Allocator>(AllocatorOptions{&platform_, 16 << 20});
+  EXPECT_EQ(allocator_->allocate(cache(), 32 << 20), nullptr);
+  std::vector<void*> blocks;
+  while (void* block = allocator_->allocate(cache(), 60000)) blocks.push_back(block);
+  EXPECT_LE(allocator_->statistics().bytes_mapped, std::size_t{16} << 20);
+  EXPECT_GT(blocks.size(), 100u);
+  for (void* block : blocks) allocator_->deallocate(cache(), block);
+}
+
+TEST_F(AllocatorTest, BlocksFreedThroughAnotherCacheGoBackToTheirOwner) {
+  std::vector<void*> blocks;
+  for (int i = 0; i < 3000; ++i) blocks.push_back(allocator_->allocate(cache(0), 48));
+  for (void* block : blocks) allocator_->deallocate(cache(1), block);  // a "remote" thread
+  expect_valid();
+  allocator_->release_cache(caches_[1]);  // flushes: blocks go to cache 0's slabs, remotely
+  caches_.erase(caches_.begin() + 1);
+  expect_valid();
+  EXPECT_EQ(allocator_->statistics().live_blocks[class_for_size(48)], 0u);
+  // Cache 0 collects them when it needs blocks again, and gets back the same memory.
+  const std::size_t mapped = allocator_->statistics().bytes_mapped;
+  for (int i = 0; i < 3000; ++i) blocks[i] = allocator_->allocate(cache(0), 48);
+  EXPECT_EQ(allocator_->statistics().bytes_mapped, mapped);
+  expect_valid();
+  for (void* block : blocks) allocator_->deallocate(cache(0), block);
+}
+
+TEST_F(AllocatorTest, ThreadsThatExitLeaveTheirMemoryToTheNextThread) {
+  const std::size_t before = allocator_->statistics().bytes_mapped;
+  for (int round = 0; round < 20; ++round) {
+    std::thread worker([&] {
+      ThreadCache* mine = allocator_->claim_cache();
+      std::vector<void*> blocks;
+      for (int i = 0; i < 2000; ++i) blocks.push_back(allocator_->allocate(*mine, 200));
+      for (void* block : blocks) allocator_->deallocate(*mine, block);
+      allocator_->release_cache(mine);
+    });
+    worker.join();
+  }
+  // One cache serves every round: memory does not grow with the number of threads.
+  EXPECT_LE(allocator_->statistics().bytes_mapped, before + kChunkSize + (64 << 10));
+}
+
+TEST_F(AllocatorTest, ReleaseFreeMemoryGivesBackEverythingUnused) {
+  std::vector<void*> blocks;
+  for (int i = 0; i < 200000; ++i) blocks.push_back(allocator_->allocate(cache(), 64));
+  EXPECT_GT(platform_.mapped(), std::size_t{12} << 20);
+  for (void* block : blocks) allocator_->deallocate(cache(), block);
+  cache().flush_all();
+  allocator_->release_free_memory();
+  EXPECT_LE(platform_.mapped(), kChunkSize + (64 << 10));
+  EXPECT_EQ(allocator_->statistics().bytes_dirty, 0u);
+}
+
+TEST_F(AllocatorTest, LookupIsPureAndFindsHeaderAndNode) {
+  void* block = allocator_->allocate(cache(), 40);
+  const BlockInfo info = Allocator::lookup(block);
+  ASSERT_NE(info.header, nullptr);
+  EXPECT_EQ(info.class_index, class_for_size(40));
+  EXPECT_LE(info.node, static_cast<std::byte*>(block));
+  void* large = allocator_->allocate(cache(), 1 << 20);
+  EXPECT_EQ(Allocator::lookup(large).class_index, kNoClass);
+  allocator_->deallocate(cache(), block);
+  allocator_->deallocate(cache(), large);
+}
+
+}  // namespace
+}  // namespace nodealloc

@@ -1,0 +1,154 @@
+// The C API (core/api/nodealloc.h) on the process-wide heap: glibc 2.36's answers to every odd
+// request, and the basics of each call. The expected values are what glibc 2.36 returns on this
+// system (checked by hand with a small C program; see the README's "C API" section).
+#include "api/nodealloc.h"
+
+#include <errno.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <thread>
+
+#include "api/default_heap.h"
+
+namespace {
+
+struct ErrnoResult {
+  void* block;
+  int error;
+};
+
+template <class Call>
+ErrnoResult with_errno(Call call) {
+  errno = 0;
+  void* block = call();
+  return {block, errno};
+}
+
+TEST(CApi, MallocZeroAndFreeNull) {
+  void* block = na_malloc(0);
+  EXPECT_NE(block, nullptr);
+  EXPECT_GE(na_usable_size(block), 0u);
+  na_free(block);
+  na_free(nullptr);
+  EXPECT_EQ(na_usable_size(nullptr), 0u);
+}
+
+TEST(CApi, ImpossibleSizesAreNullWithEnomem) {
+  for (std::size_t size : {SIZE_MAX, SIZE_MAX - 4096, static_cast<std::size_t>(PTRDIFF_MAX)}) {
+    const ErrnoResult r = with_errno([&] { return na_malloc(size); });
+    EXPECT_EQ(r.block, nullptr);
+    EXPECT_EQ(r.error, ENOMEM);
+  }
+  const ErrnoResult overflow = with_errno([] { return na_calloc(SIZE_MAX / 2, 3); });
+  EXPECT_EQ(overflow.block, nullptr);
+  EXPECT_EQ(overflow.error, ENOMEM);
+  const ErrnoResult array = with_errno([] { return na_reallocarray(nullptr, SIZE_MAX, 2); });
+  EXPECT_EQ(array.block, nullptr);
+  EXPECT_EQ(array.error, ENOMEM);
+}
+
+TEST(CApi, CallocZeroes) {
+  auto* block = static_cast<unsigned char*>(na_calloc(100, 7));
+  ASSERT_NE(block, nullptr);
+  for (int i = 0; i < 700; ++i) ASSERT_EQ(block[i], 0);
+  na_free(block);
+}
+
+TEST(CApi, ReallocLikeGlibc) {
+  auto* block = static_cast<char*>(na_realloc(nullptr, 0));  // realloc(NULL, 0) is malloc(0)
+  ASSERT_NE(block, nullptr);
+  std::strcpy(static_cast<char*>(block = static_cast<char*>(na_realloc(block, 32))), "nodealloc");
+  const ErrnoResult failed = with_errno([&] { return na_realloc(block, SIZE_MAX); });
+  EXPECT_EQ(failed.block, nullptr);
+  EXPECT_EQ(failed.error, ENOMEM);
+  EXPECT_STREQ(block, "nodealloc");  // a failed realloc leaves the block intact
+  const ErrnoResult freed = with_errno([&] { return na_realloc(block, 0); });
+  EXPECT_EQ(freed.block, nullptr);  // realloc(p, 0) frees p
+  EXPECT_EQ(freed.error, 0);
+}
+
+TEST(CApi, MemalignAndAlignedAllocLikeGlibc) {
+  // glibc 2.36: not a power of two rounds up; 0 and small alignments are malloc's.
+  for (std::size_t alignment : {0, 1, 3, 8, 24, 48, 64, 100, 4096, 1 << 20}) {
+    for (auto* call : {na_memalign, na_aligned_alloc}) {
+      void* block = call(alignment, 10);
+      ASSERT_NE(block, nullptr) << alignment;
+      std::size_t expected = 16;
+      while (expected < alignment) expected *= 2;
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(block) % expected, 0u) << alignment;
+      na_free(block);
+    }
+  }
+  const ErrnoResult too_aligned = with_errno([] { return na_memalign((std::size_t{1} << 63) + 1, 10); });
+  EXPECT_EQ(too_aligned.block, nullptr);
+  EXPECT_EQ(too_aligned.error, EINVAL);
+  const ErrnoResult unmappable = with_errno([] { return na_aligned_alloc(std::size_t{1} << 63, 10); });
+  EXPECT_EQ(unmappable.block, nullptr);
+  EXPECT_EQ(unmappable.error, ENOMEM);
+}
+
+TEST(CApi, PosixMemalignReturnsErrorsAndLeavesErrnoAlone) {
+  void* block = reinterpret_cast<void*>(0x1234);
+  for (std::size_t alignment : {0, 3, 4, 12, 24}) {
+    errno = 42;
+    EXPECT_EQ(na_posix_memalign(&block, alignment, 10), EINVAL) << alignment;
+    EXPECT_EQ(errno, 42);
+  }
+  errno = 42;
+  EXPECT_EQ(na_posix_memalign(&block, 16, SIZE_MAX), ENOMEM);
+  EXPECT_EQ(errno, 42);
+  EXPECT_EQ(block, reinterpret_cast<void*>(0x1234));  // untouched on failure
+  ASSERT_EQ(na_posix_memalign(&block, 256, 1000), 0);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(block) % 256, 0u);
+  na_free(block);
+}
+
+TEST(CApi, VallocAndPvallocArePageAligned) {
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  void* v = na_valloc(10);
+  void* pv = na_pvalloc(0);
+  ASSERT_NE(v, nullptr);
+  ASSERT_NE(pv, nullptr);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(v) % page, 0u);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(pv) % page, 0u);
+  EXPECT_GE(na_usable_size(pv), page);
+  na_free(v);
+  na_free(pv);
+}
+
+TEST(CApi, ForkedChildCanAllocate) {
+  void* before = na_malloc(100);
+  std::thread busy([] {  // another thread allocating while the main one forks
+    for (int i = 0; i < 20000; ++i) na_free(na_malloc(static_cast<std::size_t>(i % 5000)));
+  });
+  const pid_t child = fork();
+  if (child == 0) {
+    for (int i = 0; i < 10000; ++i) na_free(na_malloc(static_cast<std::size_t>(i % 3000)));
+    na_free(before);
+    _exit(nodealloc::default_allocator().validate().ok ? 0 : 1);
+  }
+  busy.join();
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  na_free(before);
+}
+
+TEST(CApi, ThreadExitReleasesItsCache) {
+  for (int i = 0; i < 50; ++i) {
+    std::thread([] {
+      void* blocks[100];
+      for (void*& block : blocks) block = na_malloc(64);
+      for (void* block : blocks) na_free(block);
+    }).join();
+  }
+  const nodealloc::ValidationResult result = nodealloc::default_allocator().validate();
+  EXPECT_TRUE(result.ok) << result.message;
+}
+
+}  // namespace

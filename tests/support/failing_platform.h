@@ -1,0 +1,46 @@
+// A platform (core/platform/platform.h) that refuses memory on demand, for out-of-memory tests:
+// it maps through the OS platform until told to fail, and counts what is mapped, so a test can
+// check that nothing leaked once the allocator is gone.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+
+#include "platform/platform.h"
+
+namespace nodealloc::testing {
+
+class FailingPlatform final : public Platform {
+ public:
+  // Refuse every map() from now on (true), or none (false).
+  void fail_all(bool fail) { fail_all_ = fail; }
+  // Let the next `successes` map() calls through, then refuse all (-1: no such budget).
+  void fail_after(long successes) { successes_left_ = successes; }
+
+  void* map(std::size_t size, std::size_t alignment) noexcept override {
+    if (fail_all_ || successes_left_ == 0) {
+      ++refusals_;
+      return nullptr;
+    }
+    if (successes_left_ > 0) --successes_left_;
+    void* memory = os_platform().map(size, alignment);
+    if (memory != nullptr) mapped_ += size;
+    return memory;
+  }
+  void unmap(void* memory, std::size_t size) noexcept override {
+    mapped_ -= size;
+    os_platform().unmap(memory, size);
+  }
+  void discard(void* memory, std::size_t size) noexcept override { os_platform().discard(memory, size); }
+
+  std::size_t mapped() const { return mapped_; }
+  long refusals() const { return refusals_; }
+
+ private:
+  std::atomic<bool> fail_all_{false};
+  std::atomic<long> successes_left_{-1};
+  std::atomic<std::size_t> mapped_{0};
+  std::atomic<long> refusals_{0};
+};
+
+}  // namespace nodealloc::testing
