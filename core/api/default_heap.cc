@@ -12,23 +12,24 @@
 
 namespace nodealloc {
 namespace detail {
-thread_local ThreadCache* current_thread_cache __attribute__((tls_model("initial-exec"))) = nullptr;
+constinit thread_local ThreadCache* current_thread_cache __attribute__((tls_model("initial-exec"))) = nullptr;
+std::atomic<Allocator*> default_heap{nullptr};
 }  // namespace detail
 
 namespace {
 
 alignas(Allocator) unsigned char heap_storage[sizeof(Allocator)];
-std::atomic<Allocator*> heap{nullptr};
+using detail::default_heap;
 pthread_once_t heap_once = PTHREAD_ONCE_INIT;
 pthread_key_t cache_key;
 
 void release_thread_cache(void* cache) {
   detail::current_thread_cache = nullptr;
-  heap.load(std::memory_order_acquire)->release_cache(static_cast<ThreadCache*>(cache));
+  default_heap.load(std::memory_order_acquire)->release_cache(static_cast<ThreadCache*>(cache));
 }
 
-void before_fork() { heap.load(std::memory_order_acquire)->lock_for_fork(); }
-void after_fork() { heap.load(std::memory_order_acquire)->unlock_after_fork(); }
+void before_fork() { default_heap.load(std::memory_order_acquire)->lock_for_fork(); }
+void after_fork() { default_heap.load(std::memory_order_acquire)->unlock_after_fork(); }
 
 void print_statistics_at_exit() { na_print_statistics(); }
 
@@ -36,18 +37,16 @@ void create_heap() {
   Allocator* allocator = new (heap_storage) Allocator();
   pthread_key_create(&cache_key, release_thread_cache);
   pthread_atfork(before_fork, after_fork, after_fork);
-  heap.store(allocator, std::memory_order_release);
+  default_heap.store(allocator, std::memory_order_release);
   const char* stats = std::getenv("NODEALLOC_STATS");
   if (stats != nullptr && stats[0] == '1') std::atexit(print_statistics_at_exit);
 }
 
 }  // namespace
 
-Allocator& default_allocator() noexcept {
-  Allocator* allocator = heap.load(std::memory_order_acquire);
-  if (allocator != nullptr) [[likely]] return *allocator;
+Allocator& detail::create_default_heap() noexcept {
   pthread_once(&heap_once, create_heap);
-  return *heap.load(std::memory_order_acquire);
+  return *default_heap.load(std::memory_order_acquire);
 }
 
 ThreadCache* detail::claim_current_thread_cache() noexcept {

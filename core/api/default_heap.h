@@ -9,14 +9,25 @@
 
 #include "heap/allocator.h"
 
+#include <atomic>
+
 namespace nodealloc {
 
-Allocator& default_allocator() noexcept;
-
 namespace detail {
-extern thread_local ThreadCache* current_thread_cache __attribute__((tls_model("initial-exec")));
+// constinit: no TLS init function, no guard, on the fast path.
+extern constinit thread_local ThreadCache* current_thread_cache
+    __attribute__((tls_model("initial-exec")));
+extern std::atomic<Allocator*> default_heap;
 ThreadCache* claim_current_thread_cache() noexcept;
+Allocator& create_default_heap() noexcept;
 }  // namespace detail
+
+// The process-wide allocator, created on first use.
+inline Allocator& default_allocator() noexcept {
+  Allocator* heap = detail::default_heap.load(std::memory_order_acquire);
+  if (heap != nullptr) [[likely]] return *heap;
+  return detail::create_default_heap();
+}
 
 // The calling thread's cache, or nullptr when none can be had (out of memory).
 inline ThreadCache* current_cache() noexcept {

@@ -40,13 +40,8 @@ struct FreeList {
   std::uint32_t count = 0;
 };
 
-// How many blocks a refill carves at once, and how long a free list may grow.
-constexpr std::uint32_t refill_batch(unsigned class_index) {
-  const std::uint32_t by_bytes = static_cast<std::uint32_t>((std::size_t{16} << 10) /
-                                                           size_class(class_index).stride);
-  return by_bytes < 4 ? 4 : (by_bytes > 128 ? 128 : by_bytes);
-}
-constexpr std::uint32_t list_limit(unsigned class_index) { return 2 * refill_batch(class_index); }
+constexpr std::uint32_t refill_batch(unsigned class_index) { return size_class(class_index).refill_batch; }
+constexpr std::uint32_t list_limit(unsigned class_index) { return size_class(class_index).cache_limit; }
 
 class ThreadCache {
  public:

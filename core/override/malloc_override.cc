@@ -1,35 +1,38 @@
 // The malloc drop-in: libnodealloc.so defines the C allocation functions, so that
 // LD_PRELOAD=libnodealloc.so puts every allocation of an unmodified program on nodealloc, from
 // the process's first malloc (made by the dynamic loader's clients before any constructor runs).
-// Each function is the C API's namesake; nothing here has logic of its own.
+// Each function is the C API's body (api/c_api_impl.h), inlined; nothing here has logic of its own.
 #include <malloc.h>
 #include <stdlib.h>
 
+#include "api/c_api_impl.h"
 #include "api/nodealloc.h"
+
+using namespace nodealloc::capi;
 
 #define NODEALLOC_EXPORT extern "C" __attribute__((visibility("default")))
 
-NODEALLOC_EXPORT void* malloc(size_t size) noexcept { return na_malloc(size); }
-NODEALLOC_EXPORT void free(void* block) noexcept { na_free(block); }
-NODEALLOC_EXPORT void* calloc(size_t count, size_t size) noexcept { return na_calloc(count, size); }
-NODEALLOC_EXPORT void* realloc(void* block, size_t size) noexcept { return na_realloc(block, size); }
+NODEALLOC_EXPORT void* malloc(size_t size) noexcept { return malloc_impl(size); }
+NODEALLOC_EXPORT void free(void* block) noexcept { free_impl(block); }
+NODEALLOC_EXPORT void* calloc(size_t count, size_t size) noexcept { return calloc_impl(count, size); }
+NODEALLOC_EXPORT void* realloc(void* block, size_t size) noexcept { return realloc_impl(block, size); }
 NODEALLOC_EXPORT void* reallocarray(void* block, size_t count, size_t size) noexcept {
-  return na_reallocarray(block, count, size);
+  return reallocarray_impl(block, count, size);
 }
 NODEALLOC_EXPORT void* memalign(size_t alignment, size_t size) noexcept {
-  return na_memalign(alignment, size);
+  return memalign_impl(alignment, size);
 }
 NODEALLOC_EXPORT void* aligned_alloc(size_t alignment, size_t size) noexcept {
-  return na_aligned_alloc(alignment, size);
+  return memalign_impl(alignment, size);
 }
 NODEALLOC_EXPORT int posix_memalign(void** result, size_t alignment, size_t size) noexcept {
-  return na_posix_memalign(result, alignment, size);
+  return posix_memalign_impl(result, alignment, size);
 }
-NODEALLOC_EXPORT void* valloc(size_t size) noexcept { return na_valloc(size); }
-NODEALLOC_EXPORT void* pvalloc(size_t size) noexcept { return na_pvalloc(size); }
-NODEALLOC_EXPORT size_t malloc_usable_size(void* block) noexcept { return na_usable_size(block); }
+NODEALLOC_EXPORT void* valloc(size_t size) noexcept { return valloc_impl(size); }
+NODEALLOC_EXPORT void* pvalloc(size_t size) noexcept { return pvalloc_impl(size); }
+NODEALLOC_EXPORT size_t malloc_usable_size(void* block) noexcept { return usable_size_impl(block); }
 // glibc-internal names some programs and libraries call directly.
-NODEALLOC_EXPORT void cfree(void* block) noexcept { na_free(block); }
+NODEALLOC_EXPORT void cfree(void* block) noexcept { free_impl(block); }
 NODEALLOC_EXPORT int malloc_trim(size_t) noexcept {
   na_release_free_memory();
   return 1;

@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <new>
 
-#include "api/nodealloc.h"
+#include "api/c_api_impl.h"
 
 #define NODEALLOC_EXPORT __attribute__((visibility("default")))
 
@@ -12,7 +12,8 @@ namespace {
 
 void* allocate_or_handle(std::size_t size, std::size_t alignment) {
   for (;;) {
-    void* block = alignment == 0 ? na_malloc(size) : na_aligned_alloc(alignment, size);
+    void* block = alignment == 0 ? nodealloc::capi::malloc_impl(size)
+                                  : nodealloc::capi::memalign_impl(alignment, size);
     if (block != nullptr) return block;
     std::new_handler handler = std::get_new_handler();
     if (handler == nullptr) throw std::bad_alloc();
@@ -55,19 +56,19 @@ NODEALLOC_EXPORT void* operator new[](std::size_t size, std::align_val_t alignme
   return allocate_nothrow(size, align_of(alignment));
 }
 
-NODEALLOC_EXPORT void operator delete(void* block) noexcept { na_free(block); }
-NODEALLOC_EXPORT void operator delete[](void* block) noexcept { na_free(block); }
-NODEALLOC_EXPORT void operator delete(void* block, const std::nothrow_t&) noexcept { na_free(block); }
-NODEALLOC_EXPORT void operator delete[](void* block, const std::nothrow_t&) noexcept { na_free(block); }
-NODEALLOC_EXPORT void operator delete(void* block, std::size_t) noexcept { na_free(block); }
-NODEALLOC_EXPORT void operator delete[](void* block, std::size_t) noexcept { na_free(block); }
-NODEALLOC_EXPORT void operator delete(void* block, std::align_val_t) noexcept { na_free(block); }
-NODEALLOC_EXPORT void operator delete[](void* block, std::align_val_t) noexcept { na_free(block); }
-NODEALLOC_EXPORT void operator delete(void* block, std::size_t, std::align_val_t) noexcept { na_free(block); }
-NODEALLOC_EXPORT void operator delete[](void* block, std::size_t, std::align_val_t) noexcept { na_free(block); }
+NODEALLOC_EXPORT void operator delete(void* block) noexcept { nodealloc::capi::free_impl(block); }
+NODEALLOC_EXPORT void operator delete[](void* block) noexcept { nodealloc::capi::free_impl(block); }
+NODEALLOC_EXPORT void operator delete(void* block, const std::nothrow_t&) noexcept { nodealloc::capi::free_impl(block); }
+NODEALLOC_EXPORT void operator delete[](void* block, const std::nothrow_t&) noexcept { nodealloc::capi::free_impl(block); }
+NODEALLOC_EXPORT void operator delete(void* block, std::size_t) noexcept { nodealloc::capi::free_impl(block); }
+NODEALLOC_EXPORT void operator delete[](void* block, std::size_t) noexcept { nodealloc::capi::free_impl(block); }
+NODEALLOC_EXPORT void operator delete(void* block, std::align_val_t) noexcept { nodealloc::capi::free_impl(block); }
+NODEALLOC_EXPORT void operator delete[](void* block, std::align_val_t) noexcept { nodealloc::capi::free_impl(block); }
+NODEALLOC_EXPORT void operator delete(void* block, std::size_t, std::align_val_t) noexcept { nodealloc::capi::free_impl(block); }
+NODEALLOC_EXPORT void operator delete[](void* block, std::size_t, std::align_val_t) noexcept { nodealloc::capi::free_impl(block); }
 NODEALLOC_EXPORT void operator delete(void* block, std::align_val_t, const std::nothrow_t&) noexcept {
-  na_free(block);
+  nodealloc::capi::free_impl(block);
 }
 NODEALLOC_EXPORT void operator delete[](void* block, std::align_val_t, const std::nothrow_t&) noexcept {
-  na_free(block);
+  nodealloc::capi::free_impl(block);
 }

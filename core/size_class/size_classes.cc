@@ -26,6 +26,7 @@ const char* validate_size_classes() {
         c.first_buffer + std::size_t{c.capacity + 1} * c.stride <= slab_bytes) {
       return "capacity is not the number of buffers that fit the slab";
     }
+    if (c.refill_batch == 0 || c.cache_limit < c.refill_batch) return "cache batch or limit out of range";
     if (i > 0 && c.stride > 128) {
       const std::size_t smallest_request = size_class(i - 1).usable + 1;
       if (static_cast<double>(c.usable - smallest_request) > kMaxWasteFraction * c.stride) {

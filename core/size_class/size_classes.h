@@ -42,6 +42,8 @@ struct SizeClass {
   std::uint32_t first_buffer;       // offset of buffer 0 from the slab's start
   std::uint32_t slab_pages;         // slab length in kSlabPageSize pages
   std::uint32_t capacity;           // blocks per slab
+  std::uint32_t refill_batch;       // blocks a thread cache carves or takes at once
+  std::uint32_t cache_limit;        // longest a thread cache's free list of the class may grow
 };
 
 constexpr std::size_t stride_of_class(unsigned index) {
@@ -58,12 +60,18 @@ constexpr SizeClass make_size_class(unsigned index) {
   std::size_t slab_bytes = stride * 8 > kSlabPageSize ? stride * 8 : kSlabPageSize;
   slab_bytes = (slab_bytes + kSlabPageSize - 1) / kSlabPageSize * kSlabPageSize;
   const std::size_t first = natural - kWordSize;
+  // About 16 KiB of blocks per refill, between 4 and 128 blocks: small classes amortise the trip to
+  // the slab, large ones do not hoard memory in caches.
+  std::size_t batch = (std::size_t{16} << 10) / stride;
+  batch = batch < 4 ? 4 : (batch > 128 ? 128 : batch);
   return SizeClass{static_cast<std::uint32_t>(stride),
                    static_cast<std::uint32_t>(stride - kWordSize),
                    static_cast<std::uint32_t>(natural),
                    static_cast<std::uint32_t>(first),
                    static_cast<std::uint32_t>(slab_bytes / kSlabPageSize),
-                   static_cast<std::uint32_t>((slab_bytes - first) / stride)};
+                   static_cast<std::uint32_t>((slab_bytes - first) / stride),
+                   static_cast<std::uint32_t>(batch),
+                   static_cast<std::uint32_t>(2 * batch)};
 }
 
 struct SizeClassTable {
@@ -87,8 +95,8 @@ constexpr unsigned class_for_size(std::size_t size) {
   if (needed <= 128) return needed <= 16 ? 0 : static_cast<unsigned>((needed + 15) / 16 - 1);
   const unsigned log2_floor = static_cast<unsigned>(std::bit_width(needed - 1)) - 1;  // 2^e < needed
   const std::size_t base = std::size_t{1} << log2_floor;
-  const std::size_t step = base / 4;
-  const auto steps = static_cast<unsigned>((needed - base + step - 1) / step);  // 1..4
+  const unsigned step_shift = log2_floor - 2;  // steps of base / 4: a shift, not a division
+  const auto steps = static_cast<unsigned>((needed - base + (std::size_t{1} << step_shift) - 1) >> step_shift);
   return 8 + (log2_floor - 7) * 4 + steps - 1;
 }
 
