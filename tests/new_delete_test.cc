@@ -1,0 +1,59 @@
+// operator new and delete from the drop-in (core/override/new_override.cc), linked into this test
+// so that every new in it is nodealloc's: the new-handler loop, std::bad_alloc, the nothrow and
+// aligned forms. Built only where the drop-in is (no sanitizer: ASan owns operator new there).
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <new>
+#include <vector>
+
+#include "heap/allocator.h"
+
+namespace {
+
+int handler_calls = 0;
+
+void counting_handler() {
+  if (++handler_calls == 3) std::set_new_handler(nullptr);  // give up on the third call
+}
+
+TEST(NewDelete, NewHandlerRunsInALoopThenBadAllocIsThrown) {
+  handler_calls = 0;
+  std::set_new_handler(counting_handler);
+  EXPECT_THROW((void)::operator new(SIZE_MAX / 2), std::bad_alloc);
+  EXPECT_EQ(handler_calls, 3);
+  std::set_new_handler(nullptr);
+}
+
+TEST(NewDelete, NothrowFormsReturnNull) {
+  EXPECT_EQ(::operator new(SIZE_MAX / 2, std::nothrow), nullptr);
+  EXPECT_EQ(::operator new[](SIZE_MAX / 2, std::nothrow), nullptr);
+  EXPECT_EQ(::operator new(SIZE_MAX / 2, std::align_val_t{64}, std::nothrow), nullptr);
+}
+
+TEST(NewDelete, BlocksComeFromNodealloc) {
+  auto* numbers = new std::vector<int>(1000, 7);
+  // The lookup finds a nodealloc header through the back-pointer of a block new returned.
+  EXPECT_NE(nodealloc::Allocator::lookup(numbers->data()).header, nullptr);
+  EXPECT_EQ(nodealloc::Allocator::lookup(numbers->data()).class_index,
+            nodealloc::class_for_size(1000 * sizeof(int)));
+  delete numbers;
+}
+
+struct alignas(256) Aligned {
+  char bytes[300];
+};
+
+TEST(NewDelete, AlignedAndSizedForms) {
+  auto* one = new Aligned;
+  auto* many = new Aligned[5];
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(one) % 256, 0u);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(many) % 256, 0u);
+  delete one;  // sized, aligned delete
+  delete[] many;
+  void* raw = ::operator new(100, std::align_val_t{4096});
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(raw) % 4096, 0u);
+  ::operator delete(raw, 100, std::align_val_t{4096});
+}
+
+}  // namespace
