@@ -24,7 +24,7 @@ namespace nodealloc::capi {
 inline void* malloc_impl(std::size_t size) {
   ThreadCache* cache = current_cache();
   if (cache == nullptr) [[unlikely]] return out_of_memory();
-  void* block = default_allocator().allocate(*cache, size);
+  void* block = default_allocator_of_cache_holder().allocate(*cache, size);
   if (block == nullptr) [[unlikely]] return out_of_memory();
   return block;
 }
@@ -33,13 +33,13 @@ inline void free_impl(void* block) {
   if (block == nullptr) return;
   ThreadCache* cache = current_cache();
   if (cache == nullptr) [[unlikely]] return;  // no cache can be had: the block stays allocated
-  default_allocator().deallocate(*cache, block);
+  default_allocator_of_cache_holder().deallocate(*cache, block);
 }
 
 inline void* calloc_impl(std::size_t count, std::size_t size) {
   ThreadCache* cache = current_cache();
   if (cache == nullptr) return out_of_memory();
-  void* block = default_allocator().allocate_zeroed(*cache, count, size);
+  void* block = default_allocator_of_cache_holder().allocate_zeroed(*cache, count, size);
   return block != nullptr ? block : out_of_memory();
 }
 
@@ -50,7 +50,7 @@ inline void* realloc_impl(void* block, std::size_t size) {
   }
   ThreadCache* cache = current_cache();
   if (cache == nullptr) return out_of_memory();
-  void* moved = default_allocator().reallocate(*cache, block, size);
+  void* moved = default_allocator_of_cache_holder().reallocate(*cache, block, size);
   return moved != nullptr ? moved : out_of_memory();
 }
 
@@ -71,7 +71,7 @@ inline void* memalign_impl(std::size_t alignment, std::size_t size) {
   if (!is_power_of_two(alignment)) alignment = std::size_t{1} << (64 - __builtin_clzl(alignment));
   ThreadCache* cache = current_cache();
   if (cache == nullptr) return out_of_memory();
-  void* block = default_allocator().allocate_aligned(*cache, size, alignment);
+  void* block = default_allocator_of_cache_holder().allocate_aligned(*cache, size, alignment);
   return block != nullptr ? block : out_of_memory();
 }
 

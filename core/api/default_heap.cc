@@ -14,11 +14,11 @@ namespace nodealloc {
 namespace detail {
 constinit thread_local ThreadCache* current_thread_cache __attribute__((tls_model("initial-exec"))) = nullptr;
 std::atomic<Allocator*> default_heap{nullptr};
+alignas(Allocator) unsigned char default_heap_storage[sizeof(Allocator)];
 }  // namespace detail
 
 namespace {
 
-alignas(Allocator) unsigned char heap_storage[sizeof(Allocator)];
 using detail::default_heap;
 pthread_once_t heap_once = PTHREAD_ONCE_INIT;
 pthread_key_t cache_key;
@@ -34,7 +34,7 @@ void after_fork() { default_heap.load(std::memory_order_acquire)->unlock_after_f
 void print_statistics_at_exit() { na_print_statistics(); }
 
 void create_heap() {
-  Allocator* allocator = new (heap_storage) Allocator();
+  Allocator* allocator = new (detail::default_heap_storage) Allocator();
   pthread_key_create(&cache_key, release_thread_cache);
   pthread_atfork(before_fork, after_fork, after_fork);
   default_heap.store(allocator, std::memory_order_release);

@@ -10,6 +10,7 @@
 #include "heap/allocator.h"
 
 #include <atomic>
+#include <new>
 
 namespace nodealloc {
 
@@ -18,6 +19,7 @@ namespace detail {
 extern constinit thread_local ThreadCache* current_thread_cache
     __attribute__((tls_model("initial-exec")));
 extern std::atomic<Allocator*> default_heap;
+extern unsigned char default_heap_storage[];
 ThreadCache* claim_current_thread_cache() noexcept;
 Allocator& create_default_heap() noexcept;
 }  // namespace detail
@@ -27,6 +29,13 @@ inline Allocator& default_allocator() noexcept {
   Allocator* heap = detail::default_heap.load(std::memory_order_acquire);
   if (heap != nullptr) [[likely]] return *heap;
   return detail::create_default_heap();
+}
+
+// The process-wide allocator, for a thread that has its cache: the heap was created before any
+// cache was claimed (and that happened-before through claim_cache's lock), so no check and no
+// load are needed; the heap's address is a link-time constant.
+inline Allocator& default_allocator_of_cache_holder() noexcept {
+  return *std::launder(reinterpret_cast<Allocator*>(detail::default_heap_storage));
 }
 
 // The calling thread's cache, or nullptr when none can be had (out of memory).

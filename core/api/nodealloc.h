@@ -13,6 +13,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default)
+
 void *na_malloc(size_t size);
 void *na_calloc(size_t count, size_t size);
 void *na_realloc(void *block, size_t size);
@@ -30,6 +32,8 @@ void na_release_free_memory(void);
 
 /* Writes the heap's statistics to stderr (what NODEALLOC_STATS=1 prints at exit). */
 void na_print_statistics(void);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -64,6 +64,7 @@ void* ThreadCache::refill_and_allocate(unsigned class_index) noexcept {
     }
     if (SlabHeader* header = partial_[class_index]) {
       unlink_partial(header, class_index);
+      if (get(*header, header_slot::kUsed) == 0) --empty_slabs_[class_index];
       current_[class_index] = header;
       continue;
     }
@@ -95,10 +96,17 @@ void ThreadCache::unlink_partial(SlabHeader* header, unsigned class_index) noexc
   set(*header, header_slot::kFlags, get(*header, header_slot::kFlags) & ~kSlabListed);
 }
 
-// A slab of ours got blocks back: list it, or give it to the pool when nothing of it is out.
+// A slab of ours got blocks back: list it. When nothing of it is out any more, keep it if it is
+// the class's only empty slab (a program that frees a batch and allocates it again would
+// otherwise give the slab back and carve a new one every round), else give it to the pool.
 void ThreadCache::slab_gained_free_blocks(SlabHeader* header, unsigned class_index) noexcept {
   if (header == current_[class_index]) return;
   if (get(*header, header_slot::kUsed) == 0) {
+    if (empty_slabs_[class_index] == 0) {
+      ++empty_slabs_[class_index];
+      if (!is_listed(header)) link_partial(header, class_index);
+      return;
+    }
     if (is_listed(header)) unlink_partial(header, class_index);
     pool_.release_slab(header);
   } else if (!is_listed(header)) {
@@ -106,34 +114,47 @@ void ThreadCache::slab_gained_free_blocks(SlabHeader* header, unsigned class_ind
   }
 }
 
-void ThreadCache::give_back_to_own_slab(SlabHeader* header, void* block) noexcept {
-  set_next_free(block, slab::get_ptr<void>(*header, header_slot::kLocalFree));
-  header->write_ptr(header_slot::kLocalFree, block);
-  set(*header, header_slot::kUsed, get(*header, header_slot::kUsed) - 1);
+// Splices the chain first..last (already linked, `count` blocks) onto the slab's local list.
+void ThreadCache::give_back_to_own_slab(SlabHeader* header, void* first, void* last,
+                                        std::uint32_t count) noexcept {
+  set_next_free(last, slab::get_ptr<void>(*header, header_slot::kLocalFree));
+  header->write_ptr(header_slot::kLocalFree, first);
+  set(*header, header_slot::kUsed, get(*header, header_slot::kUsed) - count);
 }
 
 void ThreadCache::flush(unsigned class_index, std::uint32_t count) noexcept {
   FreeList& list = lists_[class_index];
-  for (std::uint32_t i = 0; i < count && list.head != nullptr; ++i) {
-    void* block = list.head;
-    list.head = next_free(block);
-    --list.count;
-    SlabHeader* header = header_of(block);
+  // Blocks of one slab mostly come in runs (they were carved and handed out together): each run
+  // goes back in one step, one splice or one CAS, however long it is.
+  while (count > 0 && list.head != nullptr) {
+    void* first = list.head;
+    SlabHeader* header = header_of(first);
+    void* last = first;
+    std::uint32_t run = 1;
+    void* next = next_free(first);
+    while (run < count && next != nullptr && header_of(next) == header) {
+      last = next;
+      next = next_free(next);
+      ++run;
+    }
+    list.head = next;
+    list.count -= run;
+    count -= run;
     if (owner_of(header) == this) {
-      give_back_to_own_slab(header, block);
+      give_back_to_own_slab(header, first, last, run);
       slab_gained_free_blocks(header, class_index);
     } else {
-      free_to_remote_slab(header, block);
+      free_to_remote_slab(header, first, last);
     }
   }
 }
 
-void ThreadCache::free_to_remote_slab(SlabHeader* header, void* block) noexcept {
+void ThreadCache::free_to_remote_slab(SlabHeader* header, void* first, void* last) noexcept {
   std::atomic_ref<std::uintptr_t> remote = header->atomic_word(header_slot::kRemoteFree);
   std::uintptr_t old_head = remote.load(std::memory_order_relaxed);
   do {
-    set_next_free(block, reinterpret_cast<void*>(old_head));
-  } while (!remote.compare_exchange_weak(old_head, reinterpret_cast<std::uintptr_t>(block),
+    set_next_free(last, reinterpret_cast<void*>(old_head));
+  } while (!remote.compare_exchange_weak(old_head, reinterpret_cast<std::uintptr_t>(first),
                                          std::memory_order_release, std::memory_order_relaxed));
   if (old_head != 0) return;  // the owner was told already, when the list became non-empty
 
@@ -174,6 +195,16 @@ void ThreadCache::flush_all() noexcept {
   for (unsigned c = 0; c < kClassCount; ++c) flush(c, lists_[c].count);
   collect_remote_frees();
   for (unsigned c = 0; c < kClassCount; ++c) {
+    // The kept empty slab goes back too: a released cache holds only slabs with live blocks.
+    for (SlabHeader* header = partial_[c]; header != nullptr && empty_slabs_[c] > 0;) {
+      auto* next = slab::get_ptr<SlabHeader>(*header, header_slot::kFreeLink);
+      if (get(*header, header_slot::kUsed) == 0) {
+        unlink_partial(header, c);
+        pool_.release_slab(header);
+        --empty_slabs_[c];
+      }
+      header = next;
+    }
     SlabHeader* header = current_[c];
     if (header == nullptr) continue;
     current_[c] = nullptr;

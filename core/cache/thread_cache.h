@@ -4,7 +4,8 @@
 //   - a free list of blocks (LIFO, linked through each free block's first word), at most
 //     limit(class) long: malloc pops, free pushes, no lock, no atomic;
 //   - the slab it is carving ("current") and a doubly linked list of other owned slabs that have
-//     free blocks ("partial", linked through header words 7 and 8: word 7 is the seed's free link).
+//     free blocks ("partial", linked through header words 7 and 8: word 7 is the seed's free link),
+//     among them at most one empty slab per class, kept to absorb alloc/free churn.
 //
 // A block freed into a cache may belong to any slab, of any owner. When a list grows past its
 // limit, half of it is flushed: blocks of slabs this cache owns go onto the slab's local free list;
@@ -38,6 +39,7 @@ namespace nodealloc {
 struct FreeList {
   void* head = nullptr;
   std::uint32_t count = 0;
+  std::uint32_t limit = 0;  // the class's cache_limit, copied here to save a load on free()
 };
 
 constexpr std::uint32_t refill_batch(unsigned class_index) { return size_class(class_index).refill_batch; }
@@ -45,7 +47,9 @@ constexpr std::uint32_t list_limit(unsigned class_index) { return size_class(cla
 
 class ThreadCache {
  public:
-  explicit ThreadCache(Pool& pool) : pool_(pool) {}
+  explicit ThreadCache(Pool& pool) : pool_(pool) {
+    for (unsigned c = 0; c < kClassCount; ++c) lists_[c].limit = list_limit(c);
+  }
   ThreadCache(const ThreadCache&) = delete;
   ThreadCache& operator=(const ThreadCache&) = delete;
 
@@ -66,7 +70,7 @@ class ThreadCache {
     FreeList& list = lists_[class_index];
     set_next_free(block, list.head);
     list.head = block;
-    if (++list.count > list_limit(class_index)) [[unlikely]] flush(class_index, list.count / 2);
+    if (++list.count > list.limit) [[unlikely]] flush(class_index, list.count / 2);
   }
 
   // Everything back: every cached block to its slab, remote frees collected, empty owned slabs to
@@ -80,8 +84,9 @@ class ThreadCache {
   SlabHeader* current_slab(unsigned class_index) const noexcept { return current_[class_index]; }
   SlabHeader* partial_slabs(unsigned class_index) const noexcept { return partial_[class_index]; }
 
-  // Pushes a block onto the remote free list of its slab, owned by another cache. Any thread.
-  static void free_to_remote_slab(SlabHeader* header, void* block) noexcept;
+  // Pushes the chain first..last (linked through the blocks' first words) onto the remote free
+  // list of their slab, owned by another cache. Any thread.
+  static void free_to_remote_slab(SlabHeader* header, void* first, void* last) noexcept;
 
   // For the allocator's registry of caches.
   std::atomic<bool> claimed{false};
@@ -90,7 +95,7 @@ class ThreadCache {
  private:
   void* refill_and_allocate(unsigned class_index) noexcept;
   void flush(unsigned class_index, std::uint32_t count) noexcept;
-  void give_back_to_own_slab(SlabHeader* header, void* block) noexcept;
+  void give_back_to_own_slab(SlabHeader* header, void* first, void* last, std::uint32_t count) noexcept;
   void slab_gained_free_blocks(SlabHeader* header, unsigned class_index) noexcept;
   void link_partial(SlabHeader* header, unsigned class_index) noexcept;
   void unlink_partial(SlabHeader* header, unsigned class_index) noexcept;
@@ -101,6 +106,7 @@ class ThreadCache {
   FreeList lists_[kClassCount];
   SlabHeader* current_[kClassCount] = {};
   SlabHeader* partial_[kClassCount] = {};
+  std::uint8_t empty_slabs_[kClassCount] = {};  // slabs on partial_ with no block out: 0 or 1
   std::atomic<SlabHeader*> notified_{nullptr};
 };
 
