@@ -62,6 +62,14 @@ const char* fatal_error_name(FatalError error) noexcept {
       return "header position out of bounds";
     case FatalError::kBufferIndexOutOfBounds:
       return "buffer index out of bounds";
+    case FatalError::kInvalidFree:
+      return "invalid free";
+    case FatalError::kDoubleFree:
+      return "double free";
+    case FatalError::kCorruptedBackPointer:
+      return "corrupted back-pointer";
+    case FatalError::kCorruptedFreeList:
+      return "corrupted free list";
   }
   return "unknown error";
 }

@@ -19,6 +19,10 @@ namespace nodealloc {
 enum class FatalError {
   kHeaderPositionOutOfBounds,  // a header slot position p with p + word > HeaderLen
   kBufferIndexOutOfBounds,     // a buffer index past the last buffer of a Node's data area
+  kInvalidFree,                // free of a pointer nodealloc did not hand out (or its interior)
+  kDoubleFree,                 // free of a block that is already free
+  kCorruptedBackPointer,       // the word before a block does not name the block's header
+  kCorruptedFreeList,          // a free list handed out a block that was not free
 };
 
 // The stable name printed for each error, e.g. "header position out of bounds".

@@ -1,6 +1,7 @@
 // See thread_cache.h for the design and the lock-free protocol.
 #include "cache/thread_cache.h"
 
+#include "base/mitigations.h"
 #include "base/sanitizer.h"
 #include "node/block.h"
 
@@ -43,6 +44,9 @@ std::uint32_t ThreadCache::take_blocks(SlabHeader* header, unsigned class_index)
     std::byte* buffer = data + size.first_buffer + (carved + i) * size.stride;
     mark_reusable(buffer, kWordSize);
     std::byte* block = place_block(buffer, size.stride, header, kMinAlignment, size.usable);
+    if constexpr (enabled(Mitigation::kDoubleFree)) {
+      set_back_pointer_word(block, back_pointer_word(block) | kFreeTag);  // born free
+    }
     mark_no_access(buffer, kWordSize);
     set_next_free(block, head);
     head = block;

@@ -78,7 +78,7 @@ void* Allocator::allocate_aligned(ThreadCache& cache, std::size_t size,
   const unsigned class_index = class_for(size, alignment);
   if (class_index != kNoClass) {
     void* block = cache.allocate(class_index);
-    if (block != nullptr) mark_live(block, size, size_class(class_index).usable);
+    if (block != nullptr) hand_out(block, size, size_class(class_index).usable);
     return block;
   }
   return allocate_large(size, alignment < kMinAlignment ? kMinAlignment : alignment);
@@ -95,6 +95,7 @@ void* Allocator::allocate_zeroed(ThreadCache& cache, std::size_t count, std::siz
 
 void* Allocator::reallocate(ThreadCache& cache, void* block, std::size_t size) noexcept {
   if (block == nullptr) return allocate(cache, size);
+  if constexpr (enabled(Mitigation::kPointerCheck)) check_live(block, FatalError::kInvalidFree);
   const std::size_t usable = usable_size(block);
   const unsigned old_class = slab::class_index(*header_of(block));
   // Keep the block when the request still belongs in it: same class, or a large block that is
@@ -114,6 +115,9 @@ void* Allocator::reallocate(ThreadCache& cache, void* block, std::size_t size) n
 }
 
 std::size_t Allocator::usable_size(const void* block) const noexcept {
+  if constexpr (enabled(Mitigation::kPointerCheck)) {
+    const_cast<Allocator*>(this)->check_live(block, FatalError::kInvalidFree);
+  }
   SlabHeader* header = header_of(block);
   const unsigned class_index = slab::class_index(*header);
   if (class_index < kClassCount) return size_class(class_index).usable;

@@ -21,6 +21,8 @@
 #include <limits>
 #include <mutex>
 
+#include "base/mitigations.h"
+#include "base/report.h"
 #include "base/sanitizer.h"
 #include "cache/thread_cache.h"
 #include "large/large_blocks.h"
@@ -75,7 +77,7 @@ class Allocator {
     const unsigned class_index = class_for_size(size);
     if (class_index != kNoClass) [[likely]] {
       void* block = cache.allocate(class_index);
-      if (block != nullptr) [[likely]] mark_live(block, size, size_class(class_index).usable);
+      if (block != nullptr) [[likely]] hand_out(block, size, size_class(class_index).usable);
       return block;
     }
     return allocate_large(size, kMinAlignment);
@@ -88,10 +90,18 @@ class Allocator {
   // As C realloc, minus realloc(p, 0) (the C API decides that): nullptr keeps `block` intact.
   void* reallocate(ThreadCache& cache, void* block, std::size_t size) noexcept;
 
+  // `block` must be live: anything else is reported and aborts in hardened builds
+  // (base/mitigations.h), and is undefined behaviour without them.
   void deallocate(ThreadCache& cache, void* block) noexcept {
+    if constexpr (enabled(Mitigation::kPointerCheck)) check_pointer(block);
     SlabHeader* header = header_of(block);
     const unsigned class_index = slab::class_index(*header);
     if (class_index < kClassCount) [[likely]] {
+      if constexpr (enabled(Mitigation::kDoubleFree)) {
+        const std::uintptr_t word = back_pointer_word(block);
+        if ((word & kFreeTag) != 0) [[unlikely]] report_fatal(FatalError::kDoubleFree, block);
+        set_back_pointer_word(block, word | kFreeTag);
+      }
       mark_freed(block, size_class(class_index).usable);
       cache.deallocate(block, class_index);
       return;
@@ -118,6 +128,26 @@ class Allocator {
   void unlock_after_fork() noexcept;
 
  private:
+  // A slab block leaves a free list for the user: its free tag goes (kDoubleFree), and must
+  // have been there (kFreeListCheck).
+  static void hand_out(void* block, std::size_t size, std::size_t usable) noexcept {
+    if constexpr (enabled(Mitigation::kDoubleFree)) {
+      const std::uintptr_t word = back_pointer_word(block);
+      if constexpr (enabled(Mitigation::kFreeListCheck)) {
+        if ((word & kFreeTag) == 0) [[unlikely]] report_fatal(FatalError::kCorruptedFreeList, block);
+      }
+      set_back_pointer_word(block, word & ~kFreeTag);
+    }
+    mark_live(block, size, usable);
+  }
+
+  // kPointerCheck: returns only when `block` is a block nodealloc handed out (live or free: the
+  // free tag tells those apart); reports anything else. Reads nothing at `block` before knowing
+  // it lies in nodealloc's memory.
+  void check_pointer(const void* block) noexcept;
+  // check_pointer, and the block must not be free: reported as `if_free`.
+  void check_live(const void* block, FatalError if_free) noexcept;
+
   static void mark_live(void* block, std::size_t size, std::size_t usable) noexcept {
     mark_allocated(block, size);
     if (usable > size) mark_no_access(static_cast<std::byte*>(block) + size, usable - size);

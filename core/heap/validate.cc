@@ -88,6 +88,10 @@ class Validator {
         fail("%s: block %p of class %u on a list of class %u", where, block, slab::class_index(*owner), c);
         return -1;
       }
+      if (enabled(Mitigation::kDoubleFree) && (back_pointer_word(block) & kFreeTag) == 0) {
+        fail("%s: block %p is on a free list without its free tag", where, block);
+        return -1;
+      }
       ++count;
     }
     return count;

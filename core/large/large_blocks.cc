@@ -4,6 +4,7 @@
 #include <new>
 
 #include "base/bits.h"
+#include "base/mitigations.h"
 #include "base/sanitizer.h"
 #include "node/block.h"
 #include "platform/platform.h"
@@ -43,15 +44,22 @@ void* LargeBlocks::allocate(std::size_t size, std::size_t alignment) noexcept {
   mark_no_access(data, static_cast<std::size_t>(static_cast<std::byte*>(block) - data));
 
   std::lock_guard<std::mutex> lock(mutex_);
+  if constexpr (enabled(Mitigation::kPointerCheck)) {
+    if (!live_.insert(reinterpret_cast<std::uintptr_t>(block))) {  // out of memory for the table
+      source_.unmap(memory, length);
+      return nullptr;
+    }
+  }
   header->link(blocks_);
   if (blocks_ != nullptr) blocks_->write_ptr(header_slot::kPrevLink, header);
   blocks_ = header;
   return block;
 }
 
-void LargeBlocks::deallocate(SlabHeader* header, void*) noexcept {
+void LargeBlocks::deallocate(SlabHeader* header, void* block) noexcept {
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if constexpr (enabled(Mitigation::kPointerCheck)) live_.erase(reinterpret_cast<std::uintptr_t>(block));
     auto* next = slab::get_ptr<SlabHeader>(*header, header_slot::kFreeLink);
     auto* prev = slab::get_ptr<SlabHeader>(*header, header_slot::kPrevLink);
     if (prev != nullptr) prev->link(next);

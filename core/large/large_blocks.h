@@ -9,12 +9,14 @@
 // The header is the same 16-word header slabs use, with class kLargeClass, and the block carries
 // the same back-pointer, placed by the Node's place_block(): free() and the lookup treat every
 // block alike and only then branch on the class. Words 7 and 8 link every live large block into
-// one list, under a lock, for statistics, validate() and the allocator's destructor.
+// one list, under a lock, for statistics, validate() and the allocator's destructor. With
+// kPointerCheck, a table of live blocks' addresses answers contains() for the pointer check.
 #pragma once
 
 #include <cstddef>
 #include <mutex>
 
+#include "large/live_table.h"
 #include "pool/memory_source.h"
 #include "pool/slab.h"
 
@@ -22,7 +24,7 @@ namespace nodealloc {
 
 class LargeBlocks {
  public:
-  explicit LargeBlocks(MemorySource& source) : source_(source) {}
+  explicit LargeBlocks(MemorySource& source) : source_(source), live_(source) {}
   ~LargeBlocks();
   LargeBlocks(const LargeBlocks&) = delete;
   LargeBlocks& operator=(const LargeBlocks&) = delete;
@@ -30,6 +32,12 @@ class LargeBlocks {
   // A block of `size` bytes aligned to `alignment` (a power of two), or nullptr.
   void* allocate(std::size_t size, std::size_t alignment) noexcept;
   void deallocate(SlabHeader* header, void* block) noexcept;
+
+  // Whether `block` is a live large block (kept only with kPointerCheck; else always false).
+  bool contains(const void* block) noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return live_.contains(reinterpret_cast<std::uintptr_t>(block));
+  }
 
   // Bytes usable from `block` to the end of its mapping.
   static std::size_t usable_size(const SlabHeader& header, const void* block) noexcept;
@@ -48,6 +56,7 @@ class LargeBlocks {
   MemorySource& source_;
   std::mutex mutex_;
   SlabHeader* blocks_ = nullptr;
+  LiveTable live_;
 };
 
 }  // namespace nodealloc

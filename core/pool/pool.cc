@@ -4,6 +4,9 @@
 #include <bit>
 #include <new>
 
+#include "base/mitigations.h"
+#include "pool/chunk_registry.h"
+
 namespace nodealloc {
 
 Pool::~Pool() {
@@ -13,6 +16,10 @@ Pool::~Pool() {
 ChunkHeader* Pool::map_chunk() noexcept {
   void* memory = source_.map(kChunkSize, kChunkSize);
   if (memory == nullptr) return nullptr;
+  if (!chunk_registry::add(memory) && enabled(Mitigation::kPointerCheck)) {
+    source_.unmap(memory, kChunkSize);  // a chunk the pointer check cannot vouch for
+    return nullptr;
+  }
   auto* chunk = new (memory) ChunkHeader{kChunkMagic, chunks_, nullptr, kAllDataPages, 0};
   for (unsigned page = 0; page < kPagesPerChunk; ++page) new (slab_header_at(chunk, page)) SlabHeader;
   if (chunks_ != nullptr) chunks_->prev = chunk;
@@ -26,6 +33,7 @@ void Pool::unmap_chunk(ChunkHeader* chunk) noexcept {
   if (chunk->prev != nullptr) chunk->prev->next = chunk->next;
   else chunks_ = chunk->next;
   if (chunk->next != nullptr) chunk->next->prev = chunk->prev;
+  chunk_registry::remove(chunk);
   mark_reusable(chunk, kChunkSize);  // ASan must not think the next mapping here is poisoned
   source_.unmap(chunk, kChunkSize);
 }

@@ -75,12 +75,25 @@ NODEALLOC_NO_SANITIZE inline void set_next_free(void* block, void* next) {
   std::memcpy(block, &next, sizeof next);
 }
 
-// The header a block names through its back-pointer: node/block.h's read_back_pointer, for a
-// word that is poisoned for ASan (the user must not touch it; the allocator must).
-NODEALLOC_NO_SANITIZE inline SlabHeader* header_of(const void* block) {
-  std::uintptr_t header_address;
-  std::memcpy(&header_address, static_cast<const std::byte*>(block) - kWordSize, kWordSize);
-  return reinterpret_cast<SlabHeader*>(header_address);
+// The free tag: set in the back-pointer word of a free block when kDoubleFree is on
+// (base/mitigations.h). Headers are 128-byte aligned, so the bit never belongs to the address.
+inline constexpr std::uintptr_t kFreeTag = 1;
+
+// The raw back-pointer word of a block, tag included. Poisoned for ASan (the user must not touch
+// it; the allocator must), hence NODEALLOC_NO_SANITIZE.
+NODEALLOC_NO_SANITIZE inline std::uintptr_t back_pointer_word(const void* block) {
+  std::uintptr_t word;
+  std::memcpy(&word, static_cast<const std::byte*>(block) - kWordSize, kWordSize);
+  return word;
+}
+NODEALLOC_NO_SANITIZE inline void set_back_pointer_word(void* block, std::uintptr_t word) {
+  std::memcpy(static_cast<std::byte*>(block) - kWordSize, &word, kWordSize);
+}
+
+// The header a block names through its back-pointer: node/block.h's read_back_pointer, without
+// the free tag.
+inline SlabHeader* header_of(const void* block) {
+  return reinterpret_cast<SlabHeader*>(back_pointer_word(block) & ~kFreeTag);
 }
 
 }  // namespace nodealloc

@@ -1,0 +1,57 @@
+// The pointer check of kPointerCheck (base/mitigations.h): is this a block nodealloc handed out?
+//
+// Order matters: nothing is read at the pointer until the chunk registry says the address is in
+// a chunk (so the word before it is mapped), or the live-table says it is a large block. Then the
+// slab is found from the chunk's own headers, not from the block's back-pointer, so a corrupted
+// back-pointer is caught instead of followed.
+#include "heap/allocator.h"
+#include "pool/chunk.h"
+#include "pool/chunk_registry.h"
+
+namespace nodealloc {
+
+void Allocator::check_pointer(const void* block) noexcept {
+  if (!chunk_registry::contains(block)) {
+    if (large_.contains(block)) return;
+    report_fatal(FatalError::kInvalidFree, block);
+  }
+  ChunkHeader* chunk = chunk_of(block);
+  const unsigned page = page_index(block);
+  if (page == 0) report_fatal(FatalError::kInvalidFree, block, {{"chunk_page", 0}});
+  // The slab holding the block starts at most kMaxSlabPages - 1 pages before it; the headers of
+  // the pages in between are zero while the slab lives.
+  SlabHeader* header = nullptr;
+  for (unsigned first = page; first >= 1 && page - first < kMaxSlabPages; --first) {
+    SlabHeader* candidate = slab_header_at(chunk, first);
+    if (slab::data(*candidate) != nullptr) {
+      header = candidate;
+      break;
+    }
+  }
+  if (header == nullptr) report_fatal(FatalError::kInvalidFree, block, {{"chunk_page", page}});
+  const unsigned class_index = slab::class_index(*header);
+  const SizeClass& size = size_class(class_index < kClassCount ? class_index : 0);
+  const auto offset = static_cast<std::size_t>(static_cast<const std::byte*>(block) - slab::data(*header));
+  if (class_index >= kClassCount || offset >= slab::get(*header, header_slot::kLength)) {
+    report_fatal(FatalError::kInvalidFree, block, {{"chunk_page", page}});  // a free page
+  }
+  if (offset < size.first_buffer + kWordSize || (offset - size.first_buffer - kWordSize) % size.stride != 0 ||
+      (offset - size.first_buffer - kWordSize) / size.stride >= size.capacity) {
+    report_fatal(FatalError::kInvalidFree, block,  // inside a block, not at its start
+                 {{"class", class_index}, {"offset_in_buffer", (offset - size.first_buffer) % size.stride}});
+  }
+  if (header_of(block) != header) {
+    report_fatal(FatalError::kCorruptedBackPointer, block, {{"back_pointer", back_pointer_word(block)}});
+  }
+}
+
+void Allocator::check_live(const void* block, FatalError if_free) noexcept {
+  check_pointer(block);
+  if constexpr (enabled(Mitigation::kDoubleFree)) {
+    if (chunk_registry::contains(block) && (back_pointer_word(block) & kFreeTag) != 0) {
+      report_fatal(if_free, block);
+    }
+  }
+}
+
+}  // namespace nodealloc
