@@ -137,7 +137,10 @@ void Allocator::release_free_memory() noexcept {
     for (ThreadCache* cache = caches_; cache != nullptr; cache = cache->next_cache) {
       bool expected = false;
       if (!cache->claimed.compare_exchange_strong(expected, true, std::memory_order_acquire)) continue;
-      cache->collect_remote_frees();  // a dormant cache: its empty slabs go back to the pool
+      // A dormant cache: collect what other threads freed into its slabs, and give back every
+      // slab that is now empty (flush_all, not just the collection: a slab emptied here would
+      // otherwise stay as the class's kept empty slab).
+      cache->flush_all();
       cache->claimed.store(false, std::memory_order_release);
     }
   }

@@ -1,0 +1,643 @@
+// A stateful rapidcheck model of the whole allocator (core/heap/allocator.h).
+//
+//   Model (pure)                          System under test (real memory)
+//   ─────────────────────────────         ──────────────────────────────────────────────
+//   live blocks by id:                    an Allocator (fresh per case, 256 MiB limit)
+//     size, alignment asked for,          on a counting platform, 3 claimed ThreadCaches,
+//     class (or kNoClass), usable,        and id → address of every live block
+//     mapping (large), fill byte and
+//     how long a prefix holds it
+//   the cache commands go through
+//
+// One rc::state::Command per API call: Allocate, AllocateAligned, AllocateZeroed, Reallocate,
+// Free, Lookup, UsableSize, WritePattern / CheckPattern (a byte derived from the block's id),
+// ReleaseFreeMemory, SwitchCache (later commands go through another cache, so blocks are freed
+// through caches other than the one that allocated them), ReleaseCache (release_cache, then
+// claim_cache gives the same dormant cache back). checkPreconditions holds the model to a budget,
+// apply updates the model, run calls the allocator and then checks the whole heap against the
+// model after every command (check_heap): every block's alignment, usable size (which names a
+// small block's class) and contents, no two blocks overlapping (back-pointers included),
+// statistics() exactly as the model predicts (live blocks per class, large blocks, bytes in use)
+// and validate(). Lookup checks the class itself, and that the lookup wrote nothing.
+//
+// The model's classes come from class_for() itself: a wrong size-class table shows in
+// size_class_props.cc (and in validate()), not here.
+//
+// The model predicts every answer, so every request is either one that must succeed or one that
+// must fail whatever the heap holds (alignment not a power of two, a product that overflows, a
+// mapping beyond the whole memory limit). Requests in between are never generated, and the budget
+// (kMaxLiveBlocks, kLargeBudget) keeps the heap far below the limit. A case ends by freeing every
+// block, releasing every cache and all free memory: the heap must then hold no chunk (only the
+// caches and small metadata), and once the Allocator is gone the platform must have nothing mapped.
+//
+// The model mirrors two documented layouts: a large block's mapping (large/large_blocks.h) and
+// reallocate()'s rule for keeping a block in place (heap/allocator.cc).
+//
+// 100 cases of up to 100 commands by default. Many more:
+//   RC_PARAMS="max_success=5000 max_size=200" build/gcc/props/allocator_props
+// Replay a failure with the RC_PARAMS line rapidcheck prints:
+//   RC_PARAMS="reproduce=..." build/gcc/props/allocator_props --gtest_filter=AllocatorProps.<name>
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
+#include <rapidcheck/state.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <utility>
+#include <vector>
+
+#include "heap/allocator.h"
+#include "platform/platform.h"
+#include "support/failing_platform.h"
+
+namespace nodealloc {
+namespace {
+
+using testing::FailingPlatform;
+
+constexpr std::size_t kMiB = std::size_t{1} << 20;
+constexpr std::size_t kMemoryLimit = 256 * kMiB;
+constexpr std::size_t kSizeMax = std::numeric_limits<std::size_t>::max();
+constexpr unsigned kCaches = 3;
+
+// The budget: at most this many live blocks, large mappings of at most kMaxLargeMapping each and
+// kLargeBudget in all. The heap then stays far below kMemoryLimit (5000 cases of up to 200
+// commands peaked at 20 MiB mapped), so no request the model expects to succeed can fail.
+constexpr std::size_t kMaxLiveBlocks = 64;
+constexpr std::size_t kMaxLargeSize = 4 * kMiB;
+constexpr std::size_t kMaxAlignment = 1 * kMiB;
+constexpr std::size_t kMaxLargeMapping = 8 * kMiB;
+constexpr std::size_t kLargeBudget = 96 * kMiB;
+
+// ---------------------------------------------------------------------------------------------
+// The model.
+
+struct ModelBlock {
+  std::size_t size = 0;         // bytes asked for (the last reallocate's size)
+  std::size_t alignment = 1;    // alignment asked for
+  unsigned class_index = kNoClass;
+  std::size_t usable = 0;       // what usable_size() must say
+  std::size_t mapping = 0;      // large blocks: bytes their mapping takes
+  std::uint8_t fill = 0;        // the first `filled` bytes hold `fill`
+  std::size_t filled = 0;
+};
+
+struct Model {
+  std::map<std::uint64_t, ModelBlock> blocks;
+  std::uint64_t next_id = 1;
+  unsigned cache = 0;  // the cache commands go through
+
+  std::size_t large_mapped() const {
+    std::size_t total = 0;
+    for (const auto& [id, block] : blocks) total += block.mapping;
+    return total;
+  }
+  bool within_budget() const {
+    if (blocks.size() > kMaxLiveBlocks || large_mapped() > kLargeBudget) return false;
+    return std::all_of(blocks.begin(), blocks.end(),
+                       [](const auto& entry) { return entry.second.mapping <= kMaxLargeMapping; });
+  }
+  std::vector<std::uint64_t> ids() const {
+    std::vector<std::uint64_t> result;
+    for (const auto& [id, block] : blocks) result.push_back(id);
+    return result;
+  }
+};
+
+std::uint8_t pattern_of(std::uint64_t id) { return static_cast<std::uint8_t>((id * 167 + 0x5b) % 255 + 1); }
+
+// A large block (large/large_blocks.h): a header page, then the block at the first address
+// aligned to `alignment` that leaves a word for its back-pointer, in a mapping aligned to
+// max(alignment, page) whose length is header page + alignment + size rounded up to pages. The
+// block is usable to the end of the mapping. nullopt when the mapping overflows or exceeds the
+// whole memory limit: no heap state can serve that.
+struct LargeLayout {
+  std::size_t mapping;
+  std::size_t usable;
+};
+std::optional<LargeLayout> large_layout(std::size_t size, std::size_t alignment) {
+  __extension__ using Wide = unsigned __int128;
+  const Wide page = page_size();
+  const Wide align = std::max(alignment, kMinAlignment);
+  const Wide mapping = (page + align + size + page - 1) / page * page;
+  if (mapping > kMemoryLimit) return std::nullopt;
+  const Wide offset = (page + kWordSize + align - 1) / align * align;
+  return LargeLayout{static_cast<std::size_t>(mapping), static_cast<std::size_t>(mapping - offset)};
+}
+
+// What allocate_aligned(size, alignment) must hand out, or nullopt when it must give nullptr.
+std::optional<ModelBlock> expected_block(std::size_t size, std::size_t alignment) {
+  if (!is_power_of_two(alignment)) return std::nullopt;
+  ModelBlock block;
+  block.size = size;
+  block.alignment = alignment;
+  block.class_index = class_for(size, alignment);
+  if (block.class_index != kNoClass) {
+    block.usable = size_class(block.class_index).usable;
+    return block;
+  }
+  const std::optional<LargeLayout> layout = large_layout(size, alignment);
+  if (!layout) return std::nullopt;
+  block.usable = layout->usable;
+  block.mapping = layout->mapping;
+  return block;
+}
+
+// What reallocate(block, size) must leave: the same block resized (its class still the one for
+// the size, or a large block the size still half fills), else a fresh 16-aligned block holding
+// the old contents. nullopt when it must fail and leave the block intact.
+std::optional<ModelBlock> expected_realloc(const ModelBlock& old, std::size_t size) {
+  const bool same_class = old.class_index != kNoClass && class_for_size(size) == old.class_index;
+  const bool large_fits = old.class_index == kNoClass && size <= old.usable && size >= old.usable / 2;
+  ModelBlock result = old;
+  if (!same_class && !large_fits) {
+    const std::optional<ModelBlock> moved = expected_block(size, kMinAlignment);
+    if (!moved) return std::nullopt;
+    result = *moved;
+    result.fill = old.fill;
+  }
+  result.size = size;
+  result.filled = std::min(old.filled, size);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The system under test.
+
+// Pointers as numbers: rapidcheck prints those when an assertion fails (not void*).
+std::uintptr_t address(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
+
+struct Sut {
+  explicit Sut(Platform& platform) : allocator(AllocatorOptions{&platform, kMemoryLimit}) {
+    for (ThreadCache*& cache : caches) {
+      cache = allocator.claim_cache();
+      RC_ASSERT(address(cache) != 0u);
+    }
+    baseline_mapped = allocator.statistics().bytes_mapped;  // the caches alone: no chunk yet
+  }
+
+  ThreadCache& cache(const Model& model) { return *caches[model.cache]; }
+  void* block(std::uint64_t id) const {
+    const auto found = blocks.find(id);
+    RC_ASSERT(found != blocks.end());
+    return found->second;
+  }
+
+  Allocator allocator;
+  ThreadCache* caches[kCaches] = {};
+  std::map<std::uint64_t, void*> blocks;
+  std::size_t baseline_mapped = 0;
+};
+
+// The first offset in [from, to) of `block` not holding `fill`, or `to`.
+std::size_t first_mismatch(const void* block, std::size_t from, std::size_t to, std::uint8_t fill) {
+  const auto* p = static_cast<const std::uint8_t*>(block);
+  for (std::size_t i = from; i < to; ++i) {
+    if (p[i] != fill) return i;
+  }
+  return to;
+}
+
+// Contents: the whole filled prefix, or (`sample`) its first and last 64 bytes.
+void check_contents(std::uint64_t id, const ModelBlock& model, const void* block, bool sample) {
+  constexpr std::size_t kSample = 64;
+  std::vector<std::pair<std::size_t, std::size_t>> ranges{{0, model.filled}};
+  if (sample && model.filled > 2 * kSample) ranges = {{0, kSample}, {model.filled - kSample, model.filled}};
+  for (const auto& [from, to] : ranges) {
+    const std::size_t bad = first_mismatch(block, from, to, model.fill);
+    if (bad != to) {
+      RC_LOG() << "block #" << id << " at " << block << ": byte " << bad << " is "
+               << int{static_cast<const std::uint8_t*>(block)[bad]} << ", expected " << int{model.fill}
+               << " in its first " << model.filled << " bytes\n";
+    }
+    RC_ASSERT(bad == to);
+  }
+}
+
+void check_valid(Allocator& allocator) {
+  const ValidationResult result = allocator.validate();
+  if (!result.ok) RC_LOG() << "validate(): " << result.message << '\n';
+  RC_ASSERT(result.ok);
+}
+
+// The whole heap against the model, after every command.
+void check_heap(const Model& model, Sut& sut) {
+  RC_ASSERT(sut.blocks.size() == model.blocks.size());
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> spans;  // back-pointer to usable end
+  std::size_t live[kClassCount] = {};
+  std::size_t live_large = 0;
+  std::size_t in_use = 0;
+  for (const auto& [id, expected] : model.blocks) {
+    void* block = sut.block(id);
+    const auto address = reinterpret_cast<std::uintptr_t>(block);
+    RC_ASSERT(address % std::max(expected.alignment, kMinAlignment) == 0u);
+    // The usable size names a small block's class; Lookup checks the class itself (not here, so
+    // that a lookup that writes shows the first time Lookup meets the block).
+    RC_ASSERT(sut.allocator.usable_size(block) == expected.usable);
+    check_contents(id, expected, block, /*sample=*/true);
+    spans.emplace_back(address - kWordSize, address + expected.usable);
+    if (expected.class_index == kNoClass) ++live_large;
+    else ++live[expected.class_index];
+    in_use += expected.usable;
+  }
+  std::sort(spans.begin(), spans.end());
+  for (std::size_t i = 1; i < spans.size(); ++i) {
+    if (spans[i - 1].second > spans[i].first) {
+      RC_LOG() << "blocks overlap: [" << spans[i - 1].first << ", " << spans[i - 1].second << ") and ["
+               << spans[i].first << ", " << spans[i].second << ")\n";
+    }
+    RC_ASSERT(spans[i - 1].second <= spans[i].first);
+  }
+
+  const Statistics stats = sut.allocator.statistics();
+  for (unsigned c = 0; c < kClassCount; ++c) {
+    if (stats.live_blocks[c] != live[c]) RC_LOG() << "statistics: class " << c << '\n';
+    RC_ASSERT(stats.live_blocks[c] == live[c]);
+  }
+  RC_ASSERT(stats.live_large_blocks == live_large);
+  RC_ASSERT(stats.bytes_in_use == in_use);
+  RC_ASSERT(stats.bytes_in_use <= stats.bytes_mapped);
+  RC_ASSERT(stats.bytes_mapped <= kMemoryLimit);
+  check_valid(sut.allocator);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generators.
+
+rc::Gen<std::size_t> log_uniform(int min_bits, int max_bits, std::size_t limit) {
+  return rc::gen::mapcat(rc::gen::inRange(min_bits, max_bits + 1), [limit](int bits) {
+    const std::size_t low = bits == 0 ? 0 : std::size_t{1} << (bits - 1);
+    return rc::gen::inRange<std::size_t>(std::min(low, limit), std::min(std::size_t{1} << bits, limit + 1));
+  });
+}
+
+// Sizes a heap within budget can always serve: many small, some medium, a few large, and the
+// edges of the size classes.
+rc::Gen<std::size_t> possible_sizes() {
+  return rc::gen::weightedOneOf<std::size_t>({
+      {60, rc::gen::inRange<std::size_t>(0, 257)},
+      {20, log_uniform(9, 16, kMaxSmallSize)},
+      {10, rc::gen::map(rc::gen::pair(rc::gen::inRange(0u, kClassCount), rc::gen::inRange(-1, 2)),
+                        [](std::pair<unsigned, int> edge) {
+                          return size_class(edge.first).usable + static_cast<std::size_t>(edge.second);
+                        })},
+      {5, log_uniform(17, 22, kMaxLargeSize)},
+  });
+}
+
+// Sizes no heap can serve: a mapping beyond the memory limit, or one that overflows.
+rc::Gen<std::size_t> impossible_sizes() {
+  return rc::gen::oneOf(rc::gen::inRange<std::size_t>(kMemoryLimit + 1, 4 * kMemoryLimit),
+                        rc::gen::elementOf(std::vector<std::size_t>{kSizeMax, kSizeMax - 4096, kSizeMax / 2 + 1}));
+}
+
+rc::Gen<std::size_t> request_sizes() {
+  return rc::gen::weightedOneOf<std::size_t>({{49, possible_sizes()}, {1, impossible_sizes()}});
+}
+
+rc::Gen<std::size_t> powers_of_two(int min_shift, int max_shift) {
+  return rc::gen::map(rc::gen::inRange(min_shift, max_shift + 1),
+                      [](int shift) { return std::size_t{1} << shift; });
+}
+
+// Alignments: mostly powers of two up to 1 MiB; a few that are not powers of two (nullptr), and
+// a few so large that no mapping within the limit can serve them (nullptr).
+rc::Gen<std::size_t> alignments() {
+  return rc::gen::weightedOneOf<std::size_t>({
+      {40, powers_of_two(0, 4)},
+      {35, powers_of_two(5, 12)},
+      {20, powers_of_two(13, 20)},
+      {3, rc::gen::suchThat(rc::gen::oneOf(rc::gen::inRange<std::size_t>(0, 2 * kMaxAlignment),
+                                           rc::gen::just(kSizeMax)),
+                            [](std::size_t a) { return !is_power_of_two(a); })},
+      {2, powers_of_two(29, 63)},
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands.
+
+using Command = rc::state::Command<Model, Sut>;
+
+// A command's run: the call and its own checks (act), then the whole heap against the model.
+struct HeapCommand : Command {
+  void run(const Model& s0, Sut& sut) const final {
+    act(s0, sut);
+    check_heap(nextState(s0), sut);
+  }
+  virtual void act(const Model& s0, Sut& sut) const = 0;
+};
+
+// A command on one live block, picked from the model when generated.
+struct BlockCommand : HeapCommand {
+  explicit BlockCommand(const Model& s0) {
+    RC_PRE(!s0.blocks.empty());
+    id = *rc::gen::elementOf(s0.ids());
+  }
+  void checkPreconditions(const Model& s0) const override { RC_PRE(s0.blocks.count(id) != 0u); }
+  std::uint64_t id = 0;
+};
+
+// Records a new block in the model, or nothing when the call must fail.
+void add_block(Model& s0, const std::optional<ModelBlock>& block) {
+  if (!block) return;
+  s0.blocks[s0.next_id] = *block;
+  ++s0.next_id;
+}
+
+// Checks what an allocating call returned against what the model expects.
+void took_block(const Model& s0, Sut& sut, const std::optional<ModelBlock>& expected, void* block) {
+  if (!expected) {
+    RC_ASSERT(address(block) == 0u);
+    return;
+  }
+  if (block == nullptr) RC_LOG() << "bytes mapped: " << sut.allocator.statistics().bytes_mapped << '\n';
+  RC_ASSERT(address(block) != 0u);
+  RC_ASSERT(sut.allocator.usable_size(block) >= expected->size);
+  sut.blocks[s0.next_id] = block;
+  check_contents(s0.next_id, *expected, block, /*sample=*/false);  // a zeroed block: every byte
+}
+
+struct Allocate final : HeapCommand {
+  std::size_t size = *request_sizes();
+
+  std::optional<ModelBlock> expected() const { return expected_block(size, kMinAlignment); }
+  void checkPreconditions(const Model& s0) const override { RC_PRE(nextState(s0).within_budget()); }
+  void apply(Model& s0) const override { add_block(s0, expected()); }
+  void act(const Model& s0, Sut& sut) const override {
+    took_block(s0, sut, expected(), sut.allocator.allocate(sut.cache(s0), size));
+  }
+  void show(std::ostream& os) const override { os << "Allocate(size=" << size << ")"; }
+};
+
+struct AllocateAligned final : HeapCommand {
+  std::size_t alignment = *alignments();
+  std::size_t size = *request_sizes();
+
+  std::optional<ModelBlock> expected() const { return expected_block(size, alignment); }
+  void checkPreconditions(const Model& s0) const override { RC_PRE(nextState(s0).within_budget()); }
+  void apply(Model& s0) const override { add_block(s0, expected()); }
+  void act(const Model& s0, Sut& sut) const override {
+    took_block(s0, sut, expected(), sut.allocator.allocate_aligned(sut.cache(s0), size, alignment));
+  }
+  void show(std::ostream& os) const override {
+    os << "AllocateAligned(size=" << size << ", alignment=" << alignment << ")";
+  }
+};
+
+struct AllocateZeroed final : HeapCommand {
+  std::size_t count = 0;
+  std::size_t size = 0;
+
+  AllocateZeroed() {
+    switch (*rc::gen::weightedOneOf<int>({{90, rc::gen::just(0)}, {5, rc::gen::just(1)}, {5, rc::gen::just(2)}})) {
+      case 0: {  // count * size within the possible sizes
+        const std::size_t total = *possible_sizes();
+        count = *rc::gen::inRange<std::size_t>(0, 17);
+        size = count == 0 ? total : total / count;
+        break;
+      }
+      case 1:  // the product overflows
+        count = *rc::gen::inRange<std::size_t>(std::size_t{1} << 32, kSizeMax);
+        size = *rc::gen::inRange<std::size_t>((std::size_t{1} << 32) + 1, kSizeMax);
+        break;
+      default:  // the product fits a size_t but no heap
+        count = *rc::gen::inRange<std::size_t>(1, 4097);
+        size = (*impossible_sizes()) / count + 1;
+        break;
+    }
+  }
+
+  std::optional<ModelBlock> expected() const {
+    std::size_t bytes = 0;
+    if (__builtin_mul_overflow(count, size, &bytes)) return std::nullopt;
+    std::optional<ModelBlock> block = expected_block(bytes, kMinAlignment);
+    if (block) block->filled = bytes;  // fill 0
+    return block;
+  }
+  void checkPreconditions(const Model& s0) const override { RC_PRE(nextState(s0).within_budget()); }
+  void apply(Model& s0) const override { add_block(s0, expected()); }
+  void act(const Model& s0, Sut& sut) const override {
+    took_block(s0, sut, expected(), sut.allocator.allocate_zeroed(sut.cache(s0), count, size));
+  }
+  void show(std::ostream& os) const override {
+    os << "AllocateZeroed(count=" << count << ", size=" << size << ")";
+  }
+};
+
+// reallocate() of a live block, or of nullptr (an allocation).
+struct Reallocate final : HeapCommand {
+  std::optional<std::uint64_t> id;
+  std::size_t size = 0;
+
+  explicit Reallocate(const Model& s0) {
+    if (s0.blocks.empty() || *rc::gen::inRange(0, 10) == 0) {
+      size = *request_sizes();
+      return;
+    }
+    id = *rc::gen::elementOf(s0.ids());
+    // Half the time a size near the block's own, where it may stay in place: within its class,
+    // or a large block still at least half used.
+    const std::size_t usable = s0.blocks.at(*id).usable;
+    size = *rc::gen::weightedOneOf<std::size_t>(
+        {{1, request_sizes()}, {1, rc::gen::inRange<std::size_t>(usable / 2, usable + 2)}});
+  }
+
+  std::optional<ModelBlock> expected(const Model& s0) const {
+    return id ? expected_realloc(s0.blocks.at(*id), size) : expected_block(size, kMinAlignment);
+  }
+  void checkPreconditions(const Model& s0) const override {
+    RC_PRE(!id || s0.blocks.count(*id) != 0u);
+    RC_PRE(nextState(s0).within_budget());
+  }
+  void apply(Model& s0) const override {
+    if (!id) return add_block(s0, expected(s0));
+    if (const std::optional<ModelBlock> block = expected(s0)) s0.blocks[*id] = *block;
+  }
+  void act(const Model& s0, Sut& sut) const override {
+    if (!id) {
+      took_block(s0, sut, expected(s0), sut.allocator.reallocate(sut.cache(s0), nullptr, size));
+      return;
+    }
+    void* old = sut.block(*id);
+    check_contents(*id, s0.blocks.at(*id), old, /*sample=*/false);
+    void* block = sut.allocator.reallocate(sut.cache(s0), old, size);
+    if (!expected(s0)) {
+      RC_ASSERT(address(block) == 0u);
+      check_contents(*id, s0.blocks.at(*id), old, /*sample=*/false);  // intact
+      return;
+    }
+    RC_ASSERT(address(block) != 0u);
+    sut.blocks[*id] = block;
+    check_contents(*id, *expected(s0), block, /*sample=*/false);
+  }
+  void show(std::ostream& os) const override {
+    os << "Reallocate(";
+    if (id) os << "#" << *id;
+    else os << "nullptr";
+    os << ", size=" << size << ")";
+  }
+};
+
+struct Free final : BlockCommand {
+  using BlockCommand::BlockCommand;
+  void apply(Model& s0) const override { s0.blocks.erase(id); }
+  void act(const Model& s0, Sut& sut) const override {
+    void* block = sut.block(id);
+    check_contents(id, s0.blocks.at(id), block, /*sample=*/false);
+    sut.allocator.deallocate(sut.cache(s0), block);
+    sut.blocks.erase(id);
+  }
+  void show(std::ostream& os) const override { os << "Free(#" << id << ")"; }
+};
+
+// The lookup is pure: it finds the block's header and class and writes nothing.
+struct Lookup final : BlockCommand {
+  using BlockCommand::BlockCommand;
+  void act(const Model& s0, Sut& sut) const override {
+    void* block = sut.block(id);
+    const ModelBlock& expected = s0.blocks.at(id);
+    // The header as the back-pointer names it, and its bytes, before any lookup.
+    SlabHeader* header = header_of(block);
+    RC_ASSERT(address(header) != 0u);
+    std::byte before[sizeof(SlabHeader)];
+    std::memcpy(before, static_cast<const void*>(header), sizeof before);
+    const Statistics stats_before = sut.allocator.statistics();
+
+    const BlockInfo info = Allocator::lookup(block);
+    RC_ASSERT(address(info.header) == address(header));
+    RC_ASSERT(address(info.node) != 0u);
+    RC_ASSERT(address(info.node) < address(block));
+    RC_ASSERT(info.class_index == expected.class_index);
+    // A small block is in class_for(size, alignment) (after an in-place reallocate too); a large
+    // one reports kNoClass, whatever its size.
+    if (info.class_index != kNoClass) RC_ASSERT(info.class_index == class_for(expected.size, expected.alignment));
+    const BlockInfo again = Allocator::lookup(block);
+    RC_ASSERT(address(again.header) == address(info.header));
+    RC_ASSERT(address(again.node) == address(info.node));
+    RC_ASSERT(again.class_index == info.class_index);
+
+    // Nothing written: not the header, not the back-pointer, not the heap's counts.
+    RC_ASSERT(std::memcmp(before, static_cast<const void*>(header), sizeof before) == 0);
+    RC_ASSERT(address(header_of(block)) == address(header));
+    const Statistics stats_after = sut.allocator.statistics();
+    RC_ASSERT(std::memcmp(&stats_before, &stats_after, sizeof stats_before) == 0);
+  }
+  void show(std::ostream& os) const override { os << "Lookup(#" << id << ")"; }
+};
+
+struct UsableSize final : BlockCommand {
+  using BlockCommand::BlockCommand;
+  void act(const Model& s0, Sut& sut) const override {
+    const std::size_t usable = sut.allocator.usable_size(sut.block(id));
+    RC_ASSERT(usable >= s0.blocks.at(id).size);
+    RC_ASSERT(usable == s0.blocks.at(id).usable);
+  }
+  void show(std::ostream& os) const override { os << "UsableSize(#" << id << ")"; }
+};
+
+struct WritePattern final : BlockCommand {
+  using BlockCommand::BlockCommand;
+  void apply(Model& s0) const override {
+    ModelBlock& block = s0.blocks.at(id);
+    block.fill = pattern_of(id);
+    block.filled = block.size;
+  }
+  void act(const Model& s0, Sut& sut) const override {
+    std::memset(sut.block(id), pattern_of(id), s0.blocks.at(id).size);
+  }
+  void show(std::ostream& os) const override { os << "WritePattern(#" << id << ")"; }
+};
+
+struct CheckPattern final : BlockCommand {
+  using BlockCommand::BlockCommand;
+  void act(const Model& s0, Sut& sut) const override {
+    check_contents(id, s0.blocks.at(id), sut.block(id), /*sample=*/false);
+  }
+  void show(std::ostream& os) const override { os << "CheckPattern(#" << id << ")"; }
+};
+
+struct ReleaseFreeMemory final : HeapCommand {
+  void act(const Model&, Sut& sut) const override {
+    sut.allocator.release_free_memory();
+    RC_ASSERT(sut.allocator.statistics().bytes_dirty == 0u);
+  }
+  void show(std::ostream& os) const override { os << "ReleaseFreeMemory"; }
+};
+
+struct SwitchCache final : HeapCommand {
+  unsigned target = 0;
+  explicit SwitchCache(const Model& s0) {
+    target = (s0.cache + *rc::gen::inRange(1u, kCaches)) % kCaches;
+  }
+  void checkPreconditions(const Model& s0) const override { RC_PRE(target != s0.cache); }
+  void apply(Model& s0) const override { s0.cache = target; }
+  void act(const Model&, Sut&) const override {}
+  void show(std::ostream& os) const override { os << "SwitchCache(" << target << ")"; }
+};
+
+// release_cache() flushes the current cache and makes it dormant; claim_cache() must then hand
+// back that same cache, the only dormant one, with its slabs.
+struct ReleaseCache final : HeapCommand {
+  void act(const Model& s0, Sut& sut) const override {
+    ThreadCache* cache = sut.caches[s0.cache];
+    sut.allocator.release_cache(cache);
+    RC_ASSERT(address(sut.allocator.claim_cache()) == address(cache));
+  }
+  void show(std::ostream& os) const override { os << "ReleaseCache"; }
+};
+
+template <class Cmd>
+rc::Gen<std::shared_ptr<const Command>> command(const Model& s0) {
+  return rc::state::gen::execOneOfWithArgs<Cmd>()(s0);
+}
+
+rc::Gen<std::shared_ptr<const Command>> commands(const Model& s0) {
+  return rc::gen::weightedOneOf<std::shared_ptr<const Command>>({
+      {20, command<Allocate>(s0)},
+      {6, command<AllocateAligned>(s0)},
+      {4, command<AllocateZeroed>(s0)},
+      {6, command<Reallocate>(s0)},
+      {10, command<Free>(s0)},
+      {4, command<Lookup>(s0)},
+      {3, command<UsableSize>(s0)},
+      {8, command<WritePattern>(s0)},
+      {4, command<CheckPattern>(s0)},
+      {1, command<ReleaseFreeMemory>(s0)},
+      {5, command<SwitchCache>(s0)},
+      {1, command<ReleaseCache>(s0)},
+  });
+}
+
+RC_GTEST_PROP(AllocatorProps, BehavesLikeTheModel, ()) {
+  FailingPlatform platform;  // never told to fail: it counts what is mapped
+  {
+    Sut sut(platform);
+    rc::state::check(Model{}, sut, commands);
+
+    // Everything back: the heap must hold nothing but the caches.
+    for (const auto& [id, block] : sut.blocks) sut.allocator.deallocate(*sut.caches[0], block);
+    sut.blocks.clear();
+    check_heap(Model{}, sut);
+    for (ThreadCache* cache : sut.caches) sut.allocator.release_cache(cache);
+    sut.allocator.release_free_memory();
+    check_valid(sut.allocator);
+    const Statistics stats = sut.allocator.statistics();
+    RC_ASSERT(stats.bytes_dirty == 0u);
+    // Every slab is empty and back in the pool, so no chunk stays mapped. Metadata mapped on
+    // demand (hardening's table of live large blocks) may stay: it is far below a chunk.
+    RC_ASSERT(stats.bytes_mapped < sut.baseline_mapped + kChunkSize);
+  }
+  RC_ASSERT(platform.mapped() == 0u);  // the Allocator unmapped everything
+}
+
+}  // namespace
+}  // namespace nodealloc
