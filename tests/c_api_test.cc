@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "api/default_heap.h"
+#include "base/sanitizer.h"
 
 namespace {
 
@@ -119,12 +120,6 @@ TEST(CApi, VallocAndPvallocArePageAligned) {
   na_free(v);
   na_free(pv);
 }
-
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define NODEALLOC_TSAN 1
-#endif
-#endif
 
 TEST(CApi, ForkedChildCanAllocate) {
   void* before = na_malloc(100);

@@ -16,11 +16,6 @@
 namespace nodealloc {
 namespace {
 
-#if NODEALLOC_ASAN
-constexpr bool kAsan = true;
-#else
-constexpr bool kAsan = false;
-#endif
 
 // The report for `error` at `address`, as a whole-line regex; `details` is the parenthesised
 // rest of the line, already a regex.
@@ -105,14 +100,14 @@ TEST_F(MisuseTest, ReallocAndUsableSizeOfAFreedBlock) {
 }
 
 TEST_F(MisuseTest, UnderflowIntoTheBackPointer) {
-  if (kAsan) GTEST_SKIP() << "ASan reports the write itself";
+  if (kBuiltWithAsan) GTEST_SKIP() << "ASan reports the write itself";
   auto* block = static_cast<char*>(allocate(40));
   std::memset(block - 8, 0x41, 8);  // a buffer underflow by the user
   EXPECT_DEATH(free(block), report_line("corrupted back-pointer", block, "\\(back_pointer=4702111234474983745\\)"));
 }
 
 TEST_F(MisuseTest, WriteAfterFreeThatCorruptsTheFreeList) {
-  if (kAsan) GTEST_SKIP() << "ASan reports the write itself";
+  if (kBuiltWithAsan) GTEST_SKIP() << "ASan reports the write itself";
   void* victim = allocate(40);
   void* live = allocate(40);
   free(victim);

@@ -9,11 +9,6 @@
 namespace nodealloc {
 namespace {
 
-#if NODEALLOC_ASAN
-constexpr bool kAsan = true;
-#else
-constexpr bool kAsan = false;
-#endif
 
 void use_after_free() {
   Allocator allocator;
@@ -38,18 +33,18 @@ void back_pointer_write() {
 }
 
 TEST(SanitizerVisibility, UseAfterFreeIsReported) {
-  if (!kAsan) GTEST_SKIP() << "not an ASan build";
+  if (!kBuiltWithAsan) GTEST_SKIP() << "not an ASan build";
   EXPECT_DEATH(use_after_free(), "AddressSanitizer: use-after-poison");
 }
 
 TEST(SanitizerVisibility, OverflowPastTheRequestedSizeIsReported) {
-  if (!kAsan) GTEST_SKIP() << "not an ASan build";
+  if (!kBuiltWithAsan) GTEST_SKIP() << "not an ASan build";
   EXPECT_DEATH(overflow_by_one(20), "AddressSanitizer: use-after-poison");      // inside the class
   EXPECT_DEATH(overflow_by_one(100000), "AddressSanitizer: use-after-poison");  // a large block
 }
 
 TEST(SanitizerVisibility, TheBackPointerIsNotTheUsers) {
-  if (!kAsan) GTEST_SKIP() << "not an ASan build";
+  if (!kBuiltWithAsan) GTEST_SKIP() << "not an ASan build";
   EXPECT_DEATH(back_pointer_write(), "AddressSanitizer: use-after-poison");
 }
 

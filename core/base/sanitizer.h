@@ -27,6 +27,15 @@
 #define NODEALLOC_ASAN 1
 #endif
 
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define NODEALLOC_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define NODEALLOC_TSAN 1
+#endif
+
 #if NODEALLOC_ASAN
 #include <sanitizer/asan_interface.h>
 #define NODEALLOC_NO_SANITIZE __attribute__((no_sanitize("address")))
@@ -39,6 +48,18 @@
 #endif
 
 namespace nodealloc {
+
+// Which sanitizer this build runs under, for code and tests that must behave differently.
+#if NODEALLOC_ASAN
+inline constexpr bool kBuiltWithAsan = true;
+#else
+inline constexpr bool kBuiltWithAsan = false;
+#endif
+#if NODEALLOC_TSAN
+inline constexpr bool kBuiltWithTsan = true;
+#else
+inline constexpr bool kBuiltWithTsan = false;
+#endif
 
 inline void mark_allocated([[maybe_unused]] void* block, [[maybe_unused]] std::size_t size) {
 #if NODEALLOC_ASAN
