@@ -166,3 +166,38 @@ RC_GTEST_PROP(NodeProps, ResolveLinksExactlyTheGivenHead, ()) {
 
 }  // namespace
 }  // namespace nodealloc
+
+namespace nodealloc {
+namespace {
+
+// Two Nodes of one type, side by side in one arena: whatever is done to the first (a header
+// write, a block handed out, a resolve through one of its blocks) leaves every byte of the
+// second, header and back-pointers included, as it was.
+RC_GTEST_PROP(NodeProps, OperationsOnOneNodeNeverTouchAnother, ()) {
+  NodeTypes::for_each([]<class NodeType>() {
+    static Arena arena(2 * kArenaAlign + 2 * sizeof(NodeType) + 64);
+    const std::size_t first_residue = *rc::gen::inRange<std::size_t>(0, 512) * 8;
+    NodeType* node = place_node<NodeType>(arena, first_residue);
+    // The neighbour right after it (its header follows the first node's data area).
+    NodeType* neighbour = place_node<NodeType>(arena, first_residue + sizeof(NodeType));
+    neighbour->write_header_ptr(header_slot::kNode, neighbour);
+    RC_ASSERT(neighbour->aligned_addr(kWordSize, 0) != nullptr);  // a back-pointer to keep intact
+    node->write_header_ptr(header_slot::kNode, node);
+    const std::vector<std::byte> before = snapshot(*neighbour);
+
+    const int operation = *rc::gen::inRange(0, 3);
+    if (operation == 0) {
+      node->header().write_word(random_position<NodeType>(), *header_words());
+    } else {
+      std::byte* block = node->aligned_addr(*alignments(), *sizes<NodeType>());
+      if (block != nullptr && operation == 2) {
+        const auto* head = reinterpret_cast<const NodeType*>(*rc::gen::arbitrary<std::uintptr_t>());
+        RC_ASSERT(NodeType::resolve(header_slot::kNode, block, head) == node);
+      }
+    }
+    RC_ASSERT(snapshot(*neighbour) == before);
+  });
+}
+
+}  // namespace
+}  // namespace nodealloc

@@ -2,6 +2,8 @@
 #include "heap/allocator.h"
 
 #include <cstdio>
+
+#include "base/fault_injection.h"
 #include <cstring>
 #include <new>
 
@@ -164,6 +166,7 @@ Statistics Allocator::statistics() noexcept {
       for (unsigned c = 0; c < kClassCount; ++c) stats.live_blocks[c] -= cache->list(c).count;
     }
   }
+  if (NODEALLOC_FAULT(stats_miscount) && stats.live_blocks[0] != 0) ++stats.live_blocks[0];
   for (unsigned c = 0; c < kClassCount; ++c) {
     stats.bytes_in_use += stats.live_blocks[c] * size_class(c).usable;
   }

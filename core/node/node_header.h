@@ -21,6 +21,7 @@
 #include <cstring>
 
 #include "base/bits.h"
+#include "base/fault_injection.h"
 #include "base/report.h"
 #include "node/header_layout.h"
 
@@ -73,7 +74,10 @@ class NodeHeader {
   }
 
   // Puts this header's Node in front of a free list: word 7 takes the list's current head.
-  void link(const void* list_head) noexcept { write_ptr(header_slot::kFreeLink, list_head); }
+  void link(const void* list_head) noexcept {
+    write_ptr(NODEALLOC_FAULT(wrong_header_slot) ? header_slot::kFreeLink - kWordSize : header_slot::kFreeLink,
+              list_head);
+  }
 
   // A word-aligned slot that several threads use, as an atomic. The byte array implicitly
   // creates the uintptr_t object there (C++20 [intro.object]), so no aliasing rule is broken.

@@ -24,6 +24,7 @@
 #include <cstdint>
 
 #include "base/bits.h"
+#include "base/fault_injection.h"
 
 namespace nodealloc {
 
@@ -122,7 +123,11 @@ inline constexpr ClassLookupTable kClassLookup = make_class_lookup_table();
 
 // The smallest class whose usable size holds `size` (alignment kMinAlignment), or kNoClass.
 constexpr unsigned class_for_size(std::size_t size) {
-  if (size <= kMaxTabulatedSize) return kClassLookup.class_of_step[(size + kWordSize + 15) / 16];
+  if (size <= kMaxTabulatedSize) {
+    const unsigned index = kClassLookup.class_of_step[(size + kWordSize + 15) / 16];
+    if (NODEALLOC_FAULT(class_too_small) && index > 0 && size == size_class(index).usable) return index - 1;
+    return index;
+  }
   return compute_class_for_size(size);
 }
 
@@ -131,7 +136,8 @@ constexpr unsigned class_for_size(std::size_t size) {
 constexpr unsigned class_for(std::size_t size, std::size_t alignment) {
   unsigned index = class_for_size(size);
   if (alignment <= kMinAlignment) return index;
-  while (index < kClassCount && size_class(index).natural_alignment < alignment) ++index;
+  const std::size_t needed = NODEALLOC_FAULT(alignment_off_by_one) ? alignment / 2 : alignment;
+  while (index < kClassCount && size_class(index).natural_alignment < needed) ++index;
   return index;
 }
 

@@ -1,0 +1,30 @@
+// Deliberate breakages, to prove that the property tests bite (props/, suite "faults").
+//
+// Built only with -Dfault_injection=true (NODEALLOC_FAULT_INJECTION=1); otherwise every
+// NODEALLOC_FAULT(...) is the constant false and compiles away. In such a build, the environment
+// variable NODEALLOC_FAULT names the one fault that is on for the whole process:
+//
+//   alignment_off_by_one   class_for() accepts a class aligned to half the alignment asked for
+//   wrong_header_slot      NodeHeader::link() writes the free link into word 6, not word 7
+//   lost_free_link         a run of blocks given back to its slab drops the slab's older free blocks
+//   class_too_small        a request of exactly a class's usable size gets the class below
+//   stats_miscount         statistics() counts one live block too many in class 0
+#pragma once
+
+#if NODEALLOC_FAULT_INJECTION
+#include <cstdlib>
+#include <cstring>
+
+namespace nodealloc::fault {
+
+inline bool active(const char* name) {
+  static const char* const chosen = std::getenv("NODEALLOC_FAULT");
+  return chosen != nullptr && std::strcmp(chosen, name) == 0;
+}
+
+}  // namespace nodealloc::fault
+
+#define NODEALLOC_FAULT(name) (::nodealloc::fault::active(#name))
+#else
+#define NODEALLOC_FAULT(name) false
+#endif
