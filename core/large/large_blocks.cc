@@ -46,6 +46,7 @@ void* LargeBlocks::allocate(std::size_t size, std::size_t alignment) noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
   if constexpr (enabled(Mitigation::kPointerCheck)) {
     if (!live_.insert(reinterpret_cast<std::uintptr_t>(block))) {  // out of memory for the table
+      mark_reusable(memory, length);  // or ASan keeps the padding poisoned for the next mapping
       source_.unmap(memory, length);
       return nullptr;
     }
