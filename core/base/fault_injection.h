@@ -6,7 +6,7 @@
 //
 //   alignment_off_by_one   class_for() accepts a class aligned to half the alignment asked for
 //   wrong_header_slot      NodeHeader::link() writes the free link into word 6, not word 7
-//   lost_free_link         a run of blocks given back to its slab drops the slab's older free blocks
+//   lost_free_link         a block freed into a thread cache drops the rest of the cache's list
 //   class_too_small        a request of exactly a class's usable size gets the class below
 //   stats_miscount         statistics() counts one live block too many in class 0
 #pragma once

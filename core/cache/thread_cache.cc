@@ -1,7 +1,6 @@
 // See thread_cache.h for the design and the lock-free protocol.
 #include "cache/thread_cache.h"
 
-#include "base/fault_injection.h"
 #include "base/mitigations.h"
 #include "base/sanitizer.h"
 #include "node/block.h"
@@ -122,7 +121,7 @@ void ThreadCache::slab_gained_free_blocks(SlabHeader* header, unsigned class_ind
 // Splices the chain first..last (already linked, `count` blocks) onto the slab's local list.
 void ThreadCache::give_back_to_own_slab(SlabHeader* header, void* first, void* last,
                                         std::uint32_t count) noexcept {
-  set_next_free(last, NODEALLOC_FAULT(lost_free_link) ? nullptr : slab::get_ptr<void>(*header, header_slot::kLocalFree));
+  set_next_free(last, slab::get_ptr<void>(*header, header_slot::kLocalFree));
   header->write_ptr(header_slot::kLocalFree, first);
   set(*header, header_slot::kUsed, get(*header, header_slot::kUsed) - count);
 }

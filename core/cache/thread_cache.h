@@ -30,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/fault_injection.h"
 #include "pool/pool.h"
 #include "pool/slab.h"
 #include "size_class/size_classes.h"
@@ -68,7 +69,7 @@ class ThreadCache {
   // Takes back a block of the class (any owner's).
   void deallocate(void* block, unsigned class_index) noexcept {
     FreeList& list = lists_[class_index];
-    set_next_free(block, list.head);
+    set_next_free(block, NODEALLOC_FAULT(lost_free_link) ? nullptr : list.head);
     list.head = block;
     if (++list.count > list.limit) [[unlikely]] flush(class_index, list.count / 2);
   }
