@@ -32,8 +32,11 @@ struct TypeList {
     (visit.template operator()<NodeTypes>(), ...);
   }
 };
+// The shapes of the unit tests, and the allocator's own: a 128-byte header over a 64 KiB slab of
+// 16-byte buffers (size class 0) and of 64-byte buffers (class 3).
 using NodeTypes = TypeList<Node<64, 16, 16>, Node<64, 4096, 4096>, Node<128, 4096, 512>,
-                           Node<128, 256, 64>, Node<72, 64, 32>>;
+                           Node<128, 256, 64>, Node<72, 64, 32>, Node<128, 65536, 16>,
+                           Node<128, 65536, 64>>;
 
 // One arena per Node type, reused across cases (a fresh one per case would dominate the run).
 template <class NodeType>
