@@ -1,8 +1,9 @@
 // ThreadCache: one thread's free lists, and the slabs it owns. The fast path lives here.
 //
 // Per size class a cache holds
-//   - a free list of blocks (LIFO, linked through each free block's first word), at most
-//     limit(class) long: malloc pops, free pushes, no lock, no atomic;
+//   - a free list of blocks (LIFO, linked through each free block's first word): malloc pops,
+//     free pushes, no lock, no atomic. A free that takes it past limit(class) flushes half of it;
+//     a refill may make it longer than the limit, since it takes a slab's whole free list at once;
 //   - the slab it is carving ("current") and a doubly linked list of other owned slabs that have
 //     free blocks ("partial", linked through header words 7 and 8: word 7 is the seed's free link),
 //     among them at most one empty slab per class, kept to absorb alloc/free churn.
@@ -100,7 +101,6 @@ class ThreadCache {
   void slab_gained_free_blocks(SlabHeader* header, unsigned class_index) noexcept;
   void link_partial(SlabHeader* header, unsigned class_index) noexcept;
   void unlink_partial(SlabHeader* header, unsigned class_index) noexcept;
-  void maybe_release(SlabHeader* header, unsigned class_index) noexcept;
   std::uint32_t take_blocks(SlabHeader* header, unsigned class_index) noexcept;
 
   Pool& pool_;

@@ -15,26 +15,11 @@ void Allocator::check_pointer(const void* block) noexcept {
     if (large_.contains(block)) return;
     report_fatal(FatalError::kInvalidFree, block);
   }
-  ChunkHeader* chunk = chunk_of(block);
-  const unsigned page = page_index(block);
-  if (page == 0) report_fatal(FatalError::kInvalidFree, block, {{"chunk_page", 0}});
-  // The slab holding the block starts at most kMaxSlabPages - 1 pages before it; the headers of
-  // the pages in between are zero while the slab lives.
-  SlabHeader* header = nullptr;
-  for (unsigned first = page; first >= 1 && page - first < kMaxSlabPages; --first) {
-    SlabHeader* candidate = slab_header_at(chunk, first);
-    if (slab::data(*candidate) != nullptr) {
-      header = candidate;
-      break;
-    }
-  }
-  if (header == nullptr) report_fatal(FatalError::kInvalidFree, block, {{"chunk_page", page}});
+  SlabHeader* header = slab_containing(block);
+  if (header == nullptr) report_fatal(FatalError::kInvalidFree, block, {{"chunk_page", page_index(block)}});
   const unsigned class_index = slab::class_index(*header);
-  const SizeClass& size = size_class(class_index < kClassCount ? class_index : 0);
+  const SizeClass& size = size_class(class_index);
   const auto offset = static_cast<std::size_t>(static_cast<const std::byte*>(block) - slab::data(*header));
-  if (class_index >= kClassCount || offset >= slab::get(*header, header_slot::kLength)) {
-    report_fatal(FatalError::kInvalidFree, block, {{"chunk_page", page}});  // a free page
-  }
   if (offset < size.first_buffer + kWordSize || (offset - size.first_buffer - kWordSize) % size.stride != 0 ||
       (offset - size.first_buffer - kWordSize) / size.stride >= size.capacity) {
     report_fatal(FatalError::kInvalidFree, block,  // inside a block, not at its start

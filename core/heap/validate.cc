@@ -40,15 +40,7 @@ class Validator {
       fail("%s: block %p is not in any chunk", where, block);
       return nullptr;
     }
-    const unsigned page = page_index(block);
-    for (unsigned first = page; first >= 1; --first) {
-      SlabHeader* header = slab_header_at(chunk, first);
-      if (slab::data(header[0]) == nullptr) continue;
-      const std::size_t length = get(*header, header_slot::kLength);
-      const std::byte* data = slab::data(*header);
-      if (static_cast<const std::byte*>(block) < data + length) return check_block(header, block, where);
-      break;
-    }
+    if (SlabHeader* header = slab_containing(block)) return check_block(header, block, where);
     fail("%s: block %p is in no slab", where, block);
     return nullptr;
   }

@@ -60,6 +60,23 @@ inline SlabHeader* slab_header_at(ChunkHeader* chunk, unsigned page) {
                                        page * sizeof(SlabHeader));
 }
 
+// The header of the slab whose data area holds `address`, found from the chunk's own headers
+// (never from a back-pointer), or nullptr when the address lies in page 0 or in a free page.
+// A slab starts at most kMaxSlabPages - 1 pages before any of its addresses, and the headers of
+// the pages inside it are zero while it lives. Precondition: `address` is in a mapped chunk.
+inline SlabHeader* slab_containing(const void* address) {
+  ChunkHeader* chunk = chunk_of(address);
+  const unsigned page = page_index(address);
+  for (unsigned first = page; first >= 1 && page - first < kMaxSlabPages; --first) {
+    SlabHeader* header = slab_header_at(chunk, first);
+    const std::byte* data = slab::data(*header);
+    if (data == nullptr) continue;
+    const bool inside = static_cast<const std::byte*>(address) < data + slab::get(*header, header_slot::kLength);
+    return inside && slab::class_index(*header) < kClassCount ? header : nullptr;
+  }
+  return nullptr;
+}
+
 // Mask of `count` pages starting at `first`.
 inline std::uint64_t page_mask(unsigned first, unsigned count) {
   return (count == 64 ? ~std::uint64_t{0} : ((std::uint64_t{1} << count) - 1)) << first;
