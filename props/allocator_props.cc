@@ -506,7 +506,7 @@ struct Lookup final : BlockCommand {
     void* block = sut.block(id);
     const ModelBlock& expected = s0.blocks.at(id);
     // The header as the back-pointer names it, and its bytes, before any lookup.
-    SlabHeader* header = header_of(block);
+    SlabHeader* header = SlabNode::header_of(block);
     RC_ASSERT(address(header) != 0u);
     std::byte before[sizeof(SlabHeader)];
     std::memcpy(before, static_cast<const void*>(header), sizeof before);
@@ -527,7 +527,7 @@ struct Lookup final : BlockCommand {
 
     // Nothing written: not the header, not the back-pointer, not the heap's counts.
     RC_ASSERT(std::memcmp(before, static_cast<const void*>(header), sizeof before) == 0);
-    RC_ASSERT(address(header_of(block)) == address(header));
+    RC_ASSERT(address(SlabNode::header_of(block)) == address(header));
     const Statistics stats_after = sut.allocator.statistics();
     RC_ASSERT(std::memcmp(&stats_before, &stats_after, sizeof stats_before) == 0);
   }

@@ -1,6 +1,13 @@
-// Hardening, as named mitigations. Each one says what misuse it stops and what it costs; a build
-// picks a preset with -Dhardening=none|standard|full (NODEALLOC_HARDENING=0|1|2), and code asks
-// `if constexpr (enabled(Mitigation::kX))`, so a mitigation that is off compiles to nothing.
+// Hardening, as named mitigations: which checks this build compiles in.
+//
+// This header only names them and says which preset turns which on; the checks themselves live
+// in one layer, core/hardening/ (its README-style comment in hardening/hardening.h says where
+// each one sits on the allocator's paths). It sits in base/ because layers below the hardening
+// layer must know a few answers (the pool refuses a chunk the pointer check could not vouch for;
+// the slab's back-pointer codec keeps the block-state bit only when a mitigation reads it).
+//
+// A build picks a preset with -Dhardening=none|standard|full (NODEALLOC_HARDENING=0|1|2), and code
+// asks `if constexpr (enabled(Mitigation::kX))`, so a mitigation that is off compiles to nothing.
 // Every detection ends in base/report.h: one line naming the error and the address, then abort.
 //
 //   kPointerCheck     free/realloc/usable_size of a pointer nodealloc did not hand out: a wild,
@@ -10,18 +17,20 @@
 //                     looked up in a table of live large blocks. Cost: a bitmap test, a few loads
 //                     and a division per free; a table lookup under a lock per large free.
 //                     Reports: "invalid free", "corrupted back-pointer".
-//   kDoubleFree       freeing a block twice. A free block's back-pointer word carries a tag bit
-//                     (headers are 128-byte aligned, so the low bits are free); free() finds it
-//                     set on a second free. Cost: a store on malloc, a load and a store on free.
-//                     Reports: "double free".
-//   kFreeListCheck    a free list corrupted by a write after free: every block a free list hands
-//                     out must carry the free tag. Cost: a test on malloc, with kDoubleFree.
+//   kDoubleFree       freeing a block twice. A live slab block's back-pointer word carries a
+//                     "live" bit (headers are 128-byte aligned, so the low bits are free); free()
+//                     finds it clear on a second free. Cost: a load and a store on malloc and on
+//                     free. Reports: "double free".
+//   kFreeListCheck    a free list corrupted by a write after free: a block a free list hands out
+//                     must not carry the live bit. Cost: a test on malloc; needs kDoubleFree's bit.
 //                     Reports: "corrupted free list".
 //
-// Presets: none = {}; standard = {kPointerCheck, kDoubleFree, kFreeListCheck}; full = standard
-// (room for costlier checks to come). The Node's own bounds checks (header positions, buffer
-// indexes) are not mitigations: they are always on.
+// Presets: none = {}; standard = {kPointerCheck, kDoubleFree, kFreeListCheck}; full = standard,
+// until costlier checks join it. The Node's own bounds checks (header positions, buffer indexes)
+// are not mitigations: they are always on.
 #pragma once
+
+#include <initializer_list>
 
 #ifndef NODEALLOC_HARDENING
 #define NODEALLOC_HARDENING 1
@@ -35,12 +44,29 @@ enum class Mitigation : unsigned {
   kFreeListCheck = 1u << 2,
 };
 
-inline constexpr unsigned kStandardMitigations = 0x7;
-inline constexpr unsigned kEnabledMitigations =
-    NODEALLOC_HARDENING >= 1 ? kStandardMitigations : 0u;
+// A set of mitigations, built from their names.
+class MitigationSet {
+ public:
+  constexpr MitigationSet(std::initializer_list<Mitigation> names) {
+    for (Mitigation name : names) bits_ |= static_cast<unsigned>(name);
+  }
+  constexpr bool contains(Mitigation name) const { return (bits_ & static_cast<unsigned>(name)) != 0; }
 
-constexpr bool enabled(Mitigation mitigation) {
-  return (kEnabledMitigations & static_cast<unsigned>(mitigation)) != 0;
-}
+ private:
+  unsigned bits_ = 0;
+};
+
+namespace preset {
+inline constexpr MitigationSet kNone{};
+inline constexpr MitigationSet kStandard{Mitigation::kPointerCheck, Mitigation::kDoubleFree,
+                                         Mitigation::kFreeListCheck};
+inline constexpr MitigationSet kFull = kStandard;
+}  // namespace preset
+
+inline constexpr MitigationSet kEnabledMitigations = NODEALLOC_HARDENING >= 2   ? preset::kFull
+                                                     : NODEALLOC_HARDENING == 1 ? preset::kStandard
+                                                                                : preset::kNone;
+
+constexpr bool enabled(Mitigation mitigation) { return kEnabledMitigations.contains(mitigation); }
 
 }  // namespace nodealloc

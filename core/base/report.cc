@@ -86,7 +86,8 @@ void report_fatal(FatalError error, const void* address,
     line.append(separator);
     line.append(detail.name);
     line.append("=");
-    line.append_decimal(detail.value);
+    if (detail.format == FatalDetail::Format::kHex) line.append_hex(detail.value);
+    else line.append_decimal(detail.value);
     separator = ", ";
   }
   if (details.size() != 0) line.append(")");

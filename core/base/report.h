@@ -28,10 +28,18 @@ enum class FatalError {
 // The stable name printed for each error, e.g. "header position out of bounds".
 const char* fatal_error_name(FatalError error) noexcept;
 
-// One number that explains the error, printed as name=value.
+// One number that explains the error, printed as name=value: counts, sizes and indexes in
+// decimal; addresses and raw metadata words in hex (FatalDetail::address), so they read as the
+// pointers they are.
 struct FatalDetail {
+  enum class Format : unsigned char { kDecimal, kHex };
   const char* name;
   std::uintmax_t value;
+  Format format = Format::kDecimal;
+
+  static FatalDetail address(const char* name, std::uintmax_t value) noexcept {
+    return {name, value, Format::kHex};
+  }
 };
 
 [[noreturn, gnu::cold, gnu::noinline]] void report_fatal(

@@ -1,58 +1,41 @@
 // See thread_cache.h for the design and the lock-free protocol.
 #include "cache/thread_cache.h"
 
-#include "base/mitigations.h"
-#include "base/sanitizer.h"
-#include "node/block.h"
-
 namespace nodealloc {
 namespace {
 
-using slab::get;
-using slab::set;
-
-ThreadCache* owner_of(SlabHeader* header) {
-  return reinterpret_cast<ThreadCache*>(
-      header->atomic_word(header_slot::kOwner).load(std::memory_order_acquire));
-}
-
-bool is_listed(const SlabHeader* header) { return (get(*header, header_slot::kFlags) & kSlabListed) != 0; }
+ThreadCache* owner_of(SlabHeader* header) { return static_cast<ThreadCache*>(header->owner()); }
 
 }  // namespace
 
 std::uint32_t ThreadCache::take_blocks(SlabHeader* header, unsigned class_index) noexcept {
   FreeList& list = lists_[class_index];
-  const std::uintptr_t carved = get(*header, header_slot::kCarved);
-  const std::uintptr_t used = get(*header, header_slot::kUsed);
+  const std::size_t carved = header->carved();
+  const std::size_t used = header->used();
 
   // The slab's whole local free list at once: its length is carved - used.
-  if (void* local = slab::get_ptr<void>(*header, header_slot::kLocalFree)) {
+  if (void* local = header->local_free()) {
     list.head = local;
     list.count = static_cast<std::uint32_t>(carved - used);
-    set(*header, header_slot::kLocalFree, 0);
-    set(*header, header_slot::kUsed, carved);
+    header->set_local_free(nullptr);
+    header->set_used(carved);
     return list.count;
   }
 
-  // Else carve fresh buffers: each gets its back-pointer from the Node's place_block, once.
+  // Else carve fresh buffers: the Node places each block and its back-pointer, once.
   const SizeClass& size = size_class(class_index);
-  const std::uintptr_t left = size.capacity - carved;
+  const SlabNode node = slab_node(*header, size);
+  const std::size_t left = size.capacity - carved;
   const auto count = static_cast<std::uint32_t>(left < refill_batch(class_index) ? left : refill_batch(class_index));
-  std::byte* data = slab::data(*header);
   void* head = nullptr;
   for (std::uint32_t i = count; i-- > 0;) {  // backwards, so the list pops in address order
-    std::byte* buffer = data + size.first_buffer + (carved + i) * size.stride;
-    mark_reusable(buffer, kWordSize);
-    std::byte* block = place_block(buffer, size.stride, header, kMinAlignment, size.usable);
-    if constexpr (enabled(Mitigation::kDoubleFree)) {
-      set_back_pointer_word(block, back_pointer_word(block) | kFreeTag);  // born free
-    }
-    mark_no_access(buffer, kWordSize);
+    // The back-pointer stays poisoned: the Node writes it through the sanitizer-exempt store.
+    std::byte* block = node.aligned_addr_in_buffer(carved + i, kMinAlignment, size.usable);
     set_next_free(block, head);
     head = block;
   }
-  set(*header, header_slot::kCarved, carved + count);
-  set(*header, header_slot::kUsed, used + count);
+  header->set_carved(carved + count);
+  header->set_used(used + count);
   list.head = head;
   list.count = count;
   return count;
@@ -66,38 +49,17 @@ void* ThreadCache::refill_and_allocate(unsigned class_index) noexcept {
       if (take_blocks(header, class_index) > 0) return allocate(class_index);
       current_[class_index] = nullptr;  // full: found again when one of its blocks comes back
     }
-    if (SlabHeader* header = partial_[class_index]) {
-      unlink_partial(header, class_index);
-      if (get(*header, header_slot::kUsed) == 0) --empty_slabs_[class_index];
+    if (SlabHeader* header = partial_[class_index].front()) {
+      partial_[class_index].remove(header);
+      if (header->used() == 0) --empty_slabs_[class_index];
       current_[class_index] = header;
       continue;
     }
     SlabHeader* header = pool_.acquire_slab(class_index);
     if (header == nullptr) return nullptr;
-    header->atomic_word(header_slot::kOwner)
-        .store(reinterpret_cast<std::uintptr_t>(this), std::memory_order_release);
+    header->set_owner(this);
     current_[class_index] = header;
   }
-}
-
-void ThreadCache::link_partial(SlabHeader* header, unsigned class_index) noexcept {
-  SlabHeader* head = partial_[class_index];
-  header->link(head);  // word 7: the seed's free link
-  set(*header, header_slot::kPrevLink, 0);
-  if (head != nullptr) head->write_ptr(header_slot::kPrevLink, header);
-  partial_[class_index] = header;
-  set(*header, header_slot::kFlags, get(*header, header_slot::kFlags) | kSlabListed);
-}
-
-void ThreadCache::unlink_partial(SlabHeader* header, unsigned class_index) noexcept {
-  auto* next = slab::get_ptr<SlabHeader>(*header, header_slot::kFreeLink);
-  auto* prev = slab::get_ptr<SlabHeader>(*header, header_slot::kPrevLink);
-  if (prev != nullptr) prev->link(next);
-  else partial_[class_index] = next;
-  if (next != nullptr) next->write_ptr(header_slot::kPrevLink, prev);
-  header->link(nullptr);
-  set(*header, header_slot::kPrevLink, 0);
-  set(*header, header_slot::kFlags, get(*header, header_slot::kFlags) & ~kSlabListed);
 }
 
 // A slab of ours got blocks back: list it. When nothing of it is out any more, keep it if it is
@@ -105,25 +67,26 @@ void ThreadCache::unlink_partial(SlabHeader* header, unsigned class_index) noexc
 // otherwise give the slab back and carve a new one every round), else give it to the pool.
 void ThreadCache::slab_gained_free_blocks(SlabHeader* header, unsigned class_index) noexcept {
   if (header == current_[class_index]) return;
-  if (get(*header, header_slot::kUsed) == 0) {
-    if (empty_slabs_[class_index] == 0) {
+  SlabList& partial = partial_[class_index];
+  if (header->used() == 0) {
+    if (empty_slabs_[class_index] < Config::kKeptEmptySlabsPerClass) {
       ++empty_slabs_[class_index];
-      if (!is_listed(header)) link_partial(header, class_index);
+      if (!header->listed()) partial.push_front(header);
       return;
     }
-    if (is_listed(header)) unlink_partial(header, class_index);
+    if (header->listed()) partial.remove(header);
     pool_.release_slab(header);
-  } else if (!is_listed(header)) {
-    link_partial(header, class_index);
+  } else if (!header->listed()) {
+    partial.push_front(header);
   }
 }
 
 // Splices the chain first..last (already linked, `count` blocks) onto the slab's local list.
 void ThreadCache::give_back_to_own_slab(SlabHeader* header, void* first, void* last,
                                         std::uint32_t count) noexcept {
-  set_next_free(last, slab::get_ptr<void>(*header, header_slot::kLocalFree));
-  header->write_ptr(header_slot::kLocalFree, first);
-  set(*header, header_slot::kUsed, get(*header, header_slot::kUsed) - count);
+  set_next_free(last, header->local_free());
+  header->set_local_free(first);
+  header->set_used(header->used() - count);
 }
 
 void ThreadCache::flush(unsigned class_index, std::uint32_t count) noexcept {
@@ -132,11 +95,11 @@ void ThreadCache::flush(unsigned class_index, std::uint32_t count) noexcept {
   // goes back in one step, one splice or one CAS, however long it is.
   while (count > 0 && list.head != nullptr) {
     void* first = list.head;
-    SlabHeader* header = header_of(first);
+    SlabHeader* header = SlabNode::header_of(first);
     void* last = first;
     std::uint32_t run = 1;
     void* next = next_free(first);
-    while (run < count && next != nullptr && header_of(next) == header) {
+    while (run < count && next != nullptr && SlabNode::header_of(next) == header) {
       last = next;
       next = next_free(next);
       ++run;
@@ -154,7 +117,7 @@ void ThreadCache::flush(unsigned class_index, std::uint32_t count) noexcept {
 }
 
 void ThreadCache::free_to_remote_slab(SlabHeader* header, void* first, void* last) noexcept {
-  std::atomic_ref<std::uintptr_t> remote = header->atomic_word(header_slot::kRemoteFree);
+  std::atomic_ref<std::uintptr_t> remote = header->remote_free();
   std::uintptr_t old_head = remote.load(std::memory_order_relaxed);
   do {
     set_next_free(last, reinterpret_cast<void*>(old_head));
@@ -163,7 +126,7 @@ void ThreadCache::free_to_remote_slab(SlabHeader* header, void* first, void* las
   if (old_head != 0) return;  // the owner was told already, when the list became non-empty
 
   ThreadCache* owner = owner_of(header);
-  std::atomic_ref<std::uintptr_t> link = header->atomic_word(header_slot::kNotifyLink);
+  std::atomic_ref<std::uintptr_t> link = header->notify_next();
   SlabHeader* old_top = owner->notified_.load(std::memory_order_relaxed);
   do {
     link.store(reinterpret_cast<std::uintptr_t>(old_top), std::memory_order_relaxed);
@@ -175,21 +138,19 @@ void ThreadCache::collect_remote_frees() noexcept {
   SlabHeader* header = notified_.exchange(nullptr, std::memory_order_acquire);
   while (header != nullptr) {
     // Read the link first: once the remote list is empty again, a pusher may push this slab anew.
-    auto* next = reinterpret_cast<SlabHeader*>(
-        header->atomic_word(header_slot::kNotifyLink).load(std::memory_order_relaxed));
-    void* blocks = reinterpret_cast<void*>(
-        header->atomic_word(header_slot::kRemoteFree).exchange(0, std::memory_order_acquire));
-    std::uintptr_t count = 0;
+    auto* next = reinterpret_cast<SlabHeader*>(header->notify_next().load(std::memory_order_relaxed));
+    auto* blocks = reinterpret_cast<void*>(header->remote_free().exchange(0, std::memory_order_acquire));
+    std::size_t count = 0;
     void* tail = nullptr;
     for (void* block = blocks; block != nullptr; block = next_free(block)) {
       tail = block;
       ++count;
     }
     if (tail != nullptr) {
-      set_next_free(tail, slab::get_ptr<void>(*header, header_slot::kLocalFree));
-      header->write_ptr(header_slot::kLocalFree, blocks);
-      set(*header, header_slot::kUsed, get(*header, header_slot::kUsed) - count);
-      slab_gained_free_blocks(header, slab::class_index(*header));
+      set_next_free(tail, header->local_free());
+      header->set_local_free(blocks);
+      header->set_used(header->used() - count);
+      slab_gained_free_blocks(header, header->class_index());
     }
     header = next;
   }
@@ -200,23 +161,22 @@ void ThreadCache::flush_all() noexcept {
   collect_remote_frees();
   for (unsigned c = 0; c < kClassCount; ++c) {
     // The kept empty slab goes back too: a released cache holds only slabs with live blocks.
-    for (SlabHeader* header = partial_[c]; header != nullptr && empty_slabs_[c] > 0;) {
-      auto* next = slab::get_ptr<SlabHeader>(*header, header_slot::kFreeLink);
-      if (get(*header, header_slot::kUsed) == 0) {
-        unlink_partial(header, c);
-        pool_.release_slab(header);
+    if (empty_slabs_[c] > 0) {
+      partial_[c].for_each([&](SlabHeader& header) {
+        if (header.used() != 0) return;
+        partial_[c].remove(&header);
+        pool_.release_slab(&header);
         --empty_slabs_[c];
-      }
-      header = next;
+      });
     }
     SlabHeader* header = current_[c];
     if (header == nullptr) continue;
     current_[c] = nullptr;
-    const std::uintptr_t used = get(*header, header_slot::kUsed);
+    const std::size_t used = header->used();
     if (used == 0) {
       pool_.release_slab(header);
     } else if (used < size_class(c).capacity) {
-      link_partial(header, c);  // has free or uncarved buffers
+      partial_[c].push_front(header);  // has free or uncarved buffers
     }
   }
 }

@@ -4,9 +4,9 @@
 //   - a free list of blocks (LIFO, linked through each free block's first word): malloc pops,
 //     free pushes, no lock, no atomic. A free that takes it past limit(class) flushes half of it;
 //     a refill may make it longer than the limit, since it takes a slab's whole free list at once;
-//   - the slab it is carving ("current") and a doubly linked list of other owned slabs that have
-//     free blocks ("partial", linked through header words 7 and 8: word 7 is the seed's free link),
-//     among them at most one empty slab per class, kept to absorb alloc/free churn.
+//   - the slab it is carving ("current") and a list of other owned slabs that have free blocks
+//     ("partial", a SlabList: header words 7 and 8, word 7 the seed's free link), among them at
+//     most Config::kKeptEmptySlabsPerClass empty slabs per class, kept to absorb churn.
 //
 // A block freed into a cache may belong to any slab, of any owner. When a list grows past its
 // limit, half of it is flushed: blocks of slabs this cache owns go onto the slab's local free list;
@@ -34,6 +34,7 @@
 #include "base/fault_injection.h"
 #include "pool/pool.h"
 #include "pool/slab.h"
+#include "pool/slab_list.h"
 #include "size_class/size_classes.h"
 
 namespace nodealloc {
@@ -84,7 +85,7 @@ class ThreadCache {
 
   const FreeList& list(unsigned class_index) const noexcept { return lists_[class_index]; }
   SlabHeader* current_slab(unsigned class_index) const noexcept { return current_[class_index]; }
-  SlabHeader* partial_slabs(unsigned class_index) const noexcept { return partial_[class_index]; }
+  SlabHeader* partial_slabs(unsigned class_index) const noexcept { return partial_[class_index].front(); }
 
   // Pushes the chain first..last (linked through the blocks' first words) onto the remote free
   // list of their slab, owned by another cache. Any thread.
@@ -99,15 +100,13 @@ class ThreadCache {
   void flush(unsigned class_index, std::uint32_t count) noexcept;
   void give_back_to_own_slab(SlabHeader* header, void* first, void* last, std::uint32_t count) noexcept;
   void slab_gained_free_blocks(SlabHeader* header, unsigned class_index) noexcept;
-  void link_partial(SlabHeader* header, unsigned class_index) noexcept;
-  void unlink_partial(SlabHeader* header, unsigned class_index) noexcept;
   std::uint32_t take_blocks(SlabHeader* header, unsigned class_index) noexcept;
 
   Pool& pool_;
   FreeList lists_[kClassCount];
   SlabHeader* current_[kClassCount] = {};
-  SlabHeader* partial_[kClassCount] = {};
-  std::uint8_t empty_slabs_[kClassCount] = {};  // slabs on partial_ with no block out: 0 or 1
+  SlabList partial_[kClassCount];
+  std::uint8_t empty_slabs_[kClassCount] = {};  // slabs on partial_ with no block out: up to Config::kKeptEmptySlabsPerClass
   std::atomic<SlabHeader*> notified_{nullptr};
 };
 

@@ -10,8 +10,6 @@
 namespace nodealloc {
 namespace {
 
-using slab::get;
-
 std::size_t cache_mapping_size() {
   const std::size_t page = page_size();
   return (sizeof(ThreadCache) + page - 1) / page * page;
@@ -20,8 +18,7 @@ std::size_t cache_mapping_size() {
 // Blocks on a slab's remote list (exact when no thread is pushing).
 std::size_t remote_count(SlabHeader& header) {
   std::size_t count = 0;
-  auto* block = reinterpret_cast<void*>(
-      header.atomic_word(header_slot::kRemoteFree).load(std::memory_order_acquire));
+  auto* block = reinterpret_cast<void*>(header.remote_free().load(std::memory_order_acquire));
   for (; block != nullptr; block = next_free(block)) ++count;
   return count;
 }
@@ -31,7 +28,8 @@ std::size_t remote_count(SlabHeader& header) {
 Allocator::Allocator(const AllocatorOptions& options)
     : source_(options.platform != nullptr ? *options.platform : os_platform(), options.memory_limit),
       pool_(source_),
-      large_(source_) {}
+      large_(source_),
+      hardening_(source_) {}
 
 Allocator::~Allocator() {
   while (caches_ != nullptr) {
@@ -64,14 +62,19 @@ void Allocator::release_cache(ThreadCache* cache) noexcept {
 
 void* Allocator::allocate_large(std::size_t size, std::size_t alignment) noexcept {
   void* block = large_.allocate(size, alignment);
-  if (block != nullptr) {
-    mark_live(block, size, LargeBlocks::usable_size(*header_of(block), block));
+  if (block == nullptr) return nullptr;
+  SlabHeader* header = SlabNode::header_of(block);
+  if (!hardening_.on_large_allocated(block)) {  // out of memory for the table of live blocks
+    large_.deallocate(header);
+    return nullptr;
   }
+  mark_live(block, size, LargeBlocks::usable_size(*header, block));
   return block;
 }
 
 void Allocator::deallocate_large(SlabHeader* header, void* block) noexcept {
-  large_.deallocate(header, block);
+  hardening_.on_large_freed(block);
+  large_.deallocate(header);
 }
 
 void* Allocator::allocate_aligned(ThreadCache& cache, std::size_t size,
@@ -97,9 +100,9 @@ void* Allocator::allocate_zeroed(ThreadCache& cache, std::size_t count, std::siz
 
 void* Allocator::reallocate(ThreadCache& cache, void* block, std::size_t size) noexcept {
   if (block == nullptr) return allocate(cache, size);
-  if constexpr (enabled(Mitigation::kPointerCheck)) check_live(block, FatalError::kInvalidFree);
+  hardening_.check_live(block, FatalError::kInvalidFree);
   const std::size_t usable = usable_size(block);
-  const unsigned old_class = slab::class_index(*header_of(block));
+  const unsigned old_class = SlabNode::header_of(block)->class_index();
   // Keep the block when the request still belongs in it: same class, or a large block that is
   // still at least half used.
   const bool same_class = old_class < kClassCount && class_for_size(size) == old_class;
@@ -117,20 +120,18 @@ void* Allocator::reallocate(ThreadCache& cache, void* block, std::size_t size) n
 }
 
 std::size_t Allocator::usable_size(const void* block) const noexcept {
-  if constexpr (enabled(Mitigation::kPointerCheck)) {
-    const_cast<Allocator*>(this)->check_live(block, FatalError::kInvalidFree);
-  }
-  SlabHeader* header = header_of(block);
-  const unsigned class_index = slab::class_index(*header);
+  const_cast<Hardening&>(hardening_).check_live(block, FatalError::kInvalidFree);
+  SlabHeader* header = SlabNode::header_of(block);
+  const unsigned class_index = header->class_index();
   if (class_index < kClassCount) return size_class(class_index).usable;
   return LargeBlocks::usable_size(*header, block);
 }
 
 BlockInfo Allocator::lookup(const void* block) noexcept {
-  SlabHeader* header = header_of(block);
-  if (header == nullptr) return {};
-  const unsigned class_index = slab::class_index(*header);
-  return {header, slab::data(*header), class_index < kClassCount ? class_index : kNoClass};
+  const SlabNode::Lookup found = SlabNode::lookup(SlabHeader::kNodePosition, block);
+  if (found.header == nullptr) return {};
+  const unsigned class_index = found.header->class_index();
+  return {found.header, found.node, class_index < kClassCount ? class_index : kNoClass};
 }
 
 void Allocator::release_free_memory() noexcept {
@@ -154,10 +155,10 @@ Statistics Allocator::statistics() noexcept {
   pool_.for_each_chunk([&](ChunkHeader& chunk) {
     for (unsigned page = 1; page < kPagesPerChunk; ++page) {
       SlabHeader& header = *slab_header_at(&chunk, page);
-      if (slab::data(header) == nullptr) continue;
-      const unsigned c = slab::class_index(header);
+      if (!header.in_use()) continue;
+      const unsigned c = header.class_index();
       ++stats.slabs[c];
-      stats.live_blocks[c] += get(header, header_slot::kUsed) - remote_count(header);
+      stats.live_blocks[c] += header.used() - remote_count(header);
     }
   });
   {
@@ -172,8 +173,7 @@ Statistics Allocator::statistics() noexcept {
   }
   large_.for_each([&](SlabHeader& header) {
     ++stats.live_large_blocks;
-    stats.bytes_in_use +=
-        LargeBlocks::usable_size(header, slab::get_ptr<void>(header, header_slot::kLargeBlock));
+    stats.bytes_in_use += LargeBlocks::usable_size(header, header.large_block());
   });
   stats.bytes_mapped = source_.bytes_mapped();
   stats.bytes_dirty = pool_.dirty_bytes();
@@ -184,9 +184,11 @@ void Allocator::lock_for_fork() noexcept {
   caches_mutex_.lock();
   pool_.mutex().lock();
   large_.mutex().lock();
+  hardening_.mutex().lock();
 }
 
 void Allocator::unlock_after_fork() noexcept {
+  hardening_.mutex().unlock();
   large_.mutex().unlock();
   pool_.mutex().unlock();
   caches_mutex_.unlock();

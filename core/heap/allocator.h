@@ -5,7 +5,8 @@
 //       └────── ThreadCache × n (claimed by threads; one thread may switch between several)
 //
 // Every block, small or large, has a back-pointer to a 16-word header, so deallocate() and the
-// lookup start the same way: back-pointer, header, class. Then a small block goes to the calling
+// lookup start the same way, with the Node's lookup (SlabNode, pool/slab.h): back-pointer,
+// header, class. Then a small block goes to the calling
 // thread's cache (any slab's blocks may sit in any cache); a large one goes back to the OS.
 //
 // Answers for impossible requests: allocate() returns nullptr (the C API turns that into ENOMEM);
@@ -25,6 +26,7 @@
 #include "base/report.h"
 #include "base/sanitizer.h"
 #include "cache/thread_cache.h"
+#include "hardening/hardening.h"
 #include "large/large_blocks.h"
 #include "platform/platform.h"
 #include "pool/memory_source.h"
@@ -91,17 +93,14 @@ class Allocator {
   void* reallocate(ThreadCache& cache, void* block, std::size_t size) noexcept;
 
   // `block` must be live: anything else is reported and aborts in hardened builds
-  // (base/mitigations.h), and is undefined behaviour without them.
+  // (base/mitigations.h), and is undefined behaviour without them. The block's header comes
+  // from the Node's lookup: its back-pointer.
   void deallocate(ThreadCache& cache, void* block) noexcept {
-    if constexpr (enabled(Mitigation::kPointerCheck)) check_pointer(block);
-    SlabHeader* header = header_of(block);
-    const unsigned class_index = slab::class_index(*header);
+    hardening_.check_pointer(block);
+    SlabHeader* header = SlabNode::lookup(SlabHeader::kNodePosition, block).header;
+    const unsigned class_index = header->class_index();
     if (class_index < kClassCount) [[likely]] {
-      if constexpr (enabled(Mitigation::kDoubleFree)) {
-        const std::uintptr_t word = back_pointer_word(block);
-        if ((word & kFreeTag) != 0) [[unlikely]] report_fatal(FatalError::kDoubleFree, block);
-        set_back_pointer_word(block, word | kFreeTag);
-      }
+      Hardening::on_free(block);
       mark_freed(block, size_class(class_index).usable);
       cache.deallocate(block, class_index);
       return;
@@ -111,7 +110,7 @@ class Allocator {
 
   std::size_t usable_size(const void* block) const noexcept;
 
-  // Pure: follows the back-pointer and reads the header; writes nothing.
+  // Pure: the Node's lookup (back-pointer, header, node slot), and the class; writes nothing.
   static BlockInfo lookup(const void* block) noexcept;
 
   // Collects remote frees into dormant caches, returns empty slabs, discards dirty pages, unmaps
@@ -128,25 +127,11 @@ class Allocator {
   void unlock_after_fork() noexcept;
 
  private:
-  // A slab block leaves a free list for the user: its free tag goes (kDoubleFree), and must
-  // have been there (kFreeListCheck).
+  // A slab block leaves a free list for the user.
   static void hand_out(void* block, std::size_t size, std::size_t usable) noexcept {
-    if constexpr (enabled(Mitigation::kDoubleFree)) {
-      const std::uintptr_t word = back_pointer_word(block);
-      if constexpr (enabled(Mitigation::kFreeListCheck)) {
-        if ((word & kFreeTag) == 0) [[unlikely]] report_fatal(FatalError::kCorruptedFreeList, block);
-      }
-      set_back_pointer_word(block, word & ~kFreeTag);
-    }
+    Hardening::on_hand_out(block);
     mark_live(block, size, usable);
   }
-
-  // kPointerCheck: returns only when `block` is a block nodealloc handed out (live or free: the
-  // free tag tells those apart); reports anything else. Reads nothing at `block` before knowing
-  // it lies in nodealloc's memory.
-  void check_pointer(const void* block) noexcept;
-  // check_pointer, and the block must not be free: reported as `if_free`.
-  void check_live(const void* block, FatalError if_free) noexcept;
 
   static void mark_live(void* block, std::size_t size, std::size_t usable) noexcept {
     mark_allocated(block, size);
@@ -158,6 +143,7 @@ class Allocator {
   MemorySource source_;
   Pool pool_;
   LargeBlocks large_;
+  Hardening hardening_;
   std::mutex caches_mutex_;
   ThreadCache* caches_ = nullptr;
 };

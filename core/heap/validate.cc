@@ -10,8 +10,6 @@
 namespace nodealloc {
 namespace {
 
-using slab::get;
-
 class Validator {
  public:
   explicit Validator(ValidationResult& result) : result_(result) {}
@@ -47,18 +45,18 @@ class Validator {
 
   // The block sits on a carved buffer boundary of `header`'s slab and names it.
   SlabHeader* check_block(SlabHeader* header, const void* block, const char* where) {
-    const unsigned c = slab::class_index(*header);
+    const unsigned c = header->class_index();
     const SizeClass& size = size_class(c);
-    const auto offset = static_cast<std::size_t>(static_cast<const std::byte*>(block) - slab::data(*header));
+    const auto offset = static_cast<std::size_t>(static_cast<const std::byte*>(block) - header->data());
     if (offset < size.first_buffer + kWordSize || (offset - size.first_buffer - kWordSize) % size.stride != 0) {
       fail("%s: block %p is not on a buffer boundary of its slab", where, block);
       return nullptr;
     }
-    if ((offset - size.first_buffer - kWordSize) / size.stride >= get(*header, header_slot::kCarved)) {
+    if ((offset - size.first_buffer - kWordSize) / size.stride >= header->carved()) {
       fail("%s: block %p lies in the uncarved part of its slab", where, block);
       return nullptr;
     }
-    if (header_of(block) != header) {
+    if (SlabNode::header_of(block) != header) {
       fail("%s: the back-pointer of block %p does not name its slab's header", where, block);
       return nullptr;
     }
@@ -76,12 +74,12 @@ class Validator {
       }
       SlabHeader* owner = header != nullptr ? check_block(header, block, where) : slab_of(block, where);
       if (owner == nullptr) return -1;
-      if (slab::class_index(*owner) != c) {
-        fail("%s: block %p of class %u on a list of class %u", where, block, slab::class_index(*owner), c);
+      if (owner->class_index() != c) {
+        fail("%s: block %p of class %u on a list of class %u", where, block, owner->class_index(), c);
         return -1;
       }
-      if (enabled(Mitigation::kDoubleFree) && (back_pointer_word(block) & kFreeTag) == 0) {
-        fail("%s: block %p is on a free list without its free tag", where, block);
+      if (enabled(Mitigation::kDoubleFree) && Hardening::is_live(block)) {
+        fail("%s: block %p is on a free list but marked live", where, block);
         return -1;
       }
       ++count;
@@ -117,34 +115,34 @@ ValidationResult Allocator::validate() noexcept {
     std::uint64_t slab_pages = 0;
     for (unsigned page = 1; page < kPagesPerChunk; ++page) {
       SlabHeader* header = slab_header_at(&chunk, page);
-      std::byte* data = slab::data(*header);
+      std::byte* data = header->data();
       if (data == nullptr) continue;
       ++slab_count;
-      const unsigned c = slab::class_index(*header);
+      const unsigned c = header->class_index();
       if (data != page_address(&chunk, page) || c >= kClassCount) {
         return (void)v.fail("slab at page %u of chunk %p: bad node or class", page, static_cast<void*>(&chunk));
       }
       const SizeClass& size = size_class(c);
       const std::uint64_t pages = page_mask(page, size.slab_pages);
-      if (page + size.slab_pages > kPagesPerChunk || get(*header, header_slot::kLength) != size.slab_pages * kSlabPageSize ||
+      if (page + size.slab_pages > kPagesPerChunk || header->length() != size.slab_pages * kSlabPageSize ||
           (pages & (slab_pages | chunk.free_pages)) != 0) {
         return (void)v.fail("slab %p: length, or pages shared with a free page or another slab", static_cast<void*>(data));
       }
       slab_pages |= pages;
-      const std::uintptr_t carved = get(*header, header_slot::kCarved);
-      const std::uintptr_t used = get(*header, header_slot::kUsed);
+      const std::size_t carved = header->carved();
+      const std::size_t used = header->used();
       if (carved > size.capacity || used > carved) {
         return (void)v.fail("slab %p: used %zu, carved %zu, capacity %u", static_cast<void*>(data),
                             static_cast<std::size_t>(used), static_cast<std::size_t>(carved), size.capacity);
       }
-      if (get(*header, header_slot::kOwner) == 0) return (void)v.fail("slab %p: no owner", static_cast<void*>(data));
-      const long local = v.walk(slab::get_ptr<void>(*header, header_slot::kLocalFree), header, c, carved, "local free list");
+      if (header->owner() == nullptr) return (void)v.fail("slab %p: no owner", static_cast<void*>(data));
+      const long local = v.walk(header->local_free(), header, c, carved, "local free list");
       if (local < 0) return;
-      if (static_cast<std::uintptr_t>(local) != carved - used) {
+      if (static_cast<std::size_t>(local) != carved - used) {
         return (void)v.fail("slab %p: %ld blocks on its local list, carved - used is %zu", static_cast<void*>(data), local,
                             static_cast<std::size_t>(carved - used));
       }
-      const long remote = v.walk(reinterpret_cast<void*>(header->atomic_word(header_slot::kRemoteFree).load()), header, c,
+      const long remote = v.walk(reinterpret_cast<void*>(header->remote_free().load()), header, c,
                                  used, "remote free list");
       if (remote < 0) return;
     }
@@ -165,19 +163,17 @@ ValidationResult Allocator::validate() noexcept {
         std::size_t steps = 0;
         SlabHeader* prev = nullptr;
         for (SlabHeader* h = cache->partial_slabs(c); h != nullptr && result.ok;
-             prev = h, h = slab::get_ptr<SlabHeader>(*h, header_slot::kFreeLink)) {
+             prev = h, h = h->next()) {
           if (++steps > slab_count) v.fail("partial list of class %u: a cycle", c);
-          else if (slab::class_index(*h) != c || slab::get_ptr<ThreadCache>(*h, header_slot::kOwner) != cache ||
-                   (get(*h, header_slot::kFlags) & kSlabListed) == 0 ||
-                   slab::get_ptr<SlabHeader>(*h, header_slot::kPrevLink) != prev) {
+          else if (h->class_index() != c || h->owner() != cache || !h->listed() || h->prev() != prev) {
             v.fail("partial list of class %u: slab %p has the wrong class, owner, flag or back link", c,
-                   static_cast<void*>(slab::data(*h)));
-          } else if (get(*h, header_slot::kUsed) >= size_class(c).capacity) {
-            v.fail("partial list of class %u: slab %p has no free buffer", c, static_cast<void*>(slab::data(*h)));
+                   static_cast<void*>(h->data()));
+          } else if (h->used() >= size_class(c).capacity) {
+            v.fail("partial list of class %u: slab %p has no free buffer", c, static_cast<void*>(h->data()));
           }
         }
         if (SlabHeader* current = cache->current_slab(c)) {
-          if (slab::get_ptr<ThreadCache>(*current, header_slot::kOwner) != cache || slab::class_index(*current) != c) {
+          if (current->owner() != cache || current->class_index() != c) {
             v.fail("current slab of class %u: wrong owner or class", c);
           }
         }
@@ -186,7 +182,7 @@ ValidationResult Allocator::validate() noexcept {
   }
 
   large_.for_each([&](SlabHeader& header) {
-    if (slab::class_index(header) != kLargeClass || header_of(slab::get_ptr<void>(header, header_slot::kLargeBlock)) != &header) {
+    if (!header.is_large() || SlabNode::header_of(header.large_block()) != &header) {
       v.fail("large block with header %p: bad class or back-pointer", static_cast<void*>(&header));
     }
   });

@@ -4,21 +4,22 @@
 #include <new>
 
 #include "base/bits.h"
-#include "base/mitigations.h"
 #include "base/sanitizer.h"
-#include "node/block.h"
 #include "platform/platform.h"
 
 namespace nodealloc {
 
 LargeBlocks::~LargeBlocks() {
-  while (blocks_ != nullptr) {
-    SlabHeader* header = blocks_;
-    blocks_ = slab::get_ptr<SlabHeader>(*header, header_slot::kFreeLink);
-    const std::size_t length = slab::get(*header, header_slot::kLength);
-    mark_reusable(header, length);
-    source_.unmap(header, length);
+  while (SlabHeader* header = blocks_.front()) {
+    blocks_.remove(header);
+    unmap(header);
   }
+}
+
+void LargeBlocks::unmap(SlabHeader* header) noexcept {
+  const std::size_t length = header->length();
+  mark_reusable(header, length);  // ASan must not think the next mapping here is poisoned
+  source_.unmap(header, length);
 }
 
 void* LargeBlocks::allocate(std::size_t size, std::size_t alignment) noexcept {
@@ -36,44 +37,29 @@ void* LargeBlocks::allocate(std::size_t size, std::size_t alignment) noexcept {
 
   auto* header = new (memory) SlabHeader;
   std::byte* data = static_cast<std::byte*>(memory) + page;
-  header->write_ptr(header_slot::kNode, data);
-  slab::set(*header, header_slot::kClass, kLargeClass);
-  slab::set(*header, header_slot::kLength, length);
-  void* block = place_block(data, length - page, header, alignment, size);  // fits by construction
-  header->write_ptr(header_slot::kLargeBlock, block);
-  mark_no_access(data, static_cast<std::size_t>(static_cast<std::byte*>(block) - data));
+  header->set_data(data);
+  header->set_class_index(kLargeClass);
+  header->set_length(length);
+  const std::size_t data_len = length - page;
+  std::byte* block = SlabNode(header, data, data_len, 1).aligned_addr(alignment, size);  // fits by construction
+  header->set_large_block(block);
+  mark_no_access(data, static_cast<std::size_t>(block - data));
 
   std::lock_guard<std::mutex> lock(mutex_);
-  if constexpr (enabled(Mitigation::kPointerCheck)) {
-    if (!live_.insert(reinterpret_cast<std::uintptr_t>(block))) {  // out of memory for the table
-      mark_reusable(memory, length);  // or ASan keeps the padding poisoned for the next mapping
-      source_.unmap(memory, length);
-      return nullptr;
-    }
-  }
-  header->link(blocks_);
-  if (blocks_ != nullptr) blocks_->write_ptr(header_slot::kPrevLink, header);
-  blocks_ = header;
+  blocks_.push_front(header);
   return block;
 }
 
-void LargeBlocks::deallocate(SlabHeader* header, void* block) noexcept {
+void LargeBlocks::deallocate(SlabHeader* header) noexcept {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if constexpr (enabled(Mitigation::kPointerCheck)) live_.erase(reinterpret_cast<std::uintptr_t>(block));
-    auto* next = slab::get_ptr<SlabHeader>(*header, header_slot::kFreeLink);
-    auto* prev = slab::get_ptr<SlabHeader>(*header, header_slot::kPrevLink);
-    if (prev != nullptr) prev->link(next);
-    else blocks_ = next;
-    if (next != nullptr) next->write_ptr(header_slot::kPrevLink, prev);
+    blocks_.remove(header);
   }
-  const std::size_t length = slab::get(*header, header_slot::kLength);
-  mark_reusable(header, length);
-  source_.unmap(header, length);
+  unmap(header);
 }
 
 std::size_t LargeBlocks::usable_size(const SlabHeader& header, const void* block) noexcept {
-  const auto end = reinterpret_cast<std::uintptr_t>(&header) + slab::get(header, header_slot::kLength);
+  const auto end = reinterpret_cast<std::uintptr_t>(&header) + header.length();
   return end - reinterpret_cast<std::uintptr_t>(block);
 }
 

@@ -7,37 +7,32 @@
 //   +------------------------+-----------------------------------------------------+
 //
 // The header is the same 16-word header slabs use, with class kLargeClass, and the block carries
-// the same back-pointer, placed by the Node's place_block(): free() and the lookup treat every
-// block alike and only then branch on the class. Words 7 and 8 link every live large block into
-// one list, under a lock, for statistics, validate() and the allocator's destructor. With
-// kPointerCheck, a table of live blocks' addresses answers contains() for the pointer check.
+// the same back-pointer, placed by the Node (a one-buffer SlabNode over the data area): free()
+// and the lookup treat every block alike and only then branch on the class. Every live large
+// block is on one SlabList (words 7 and 8), under a lock, for statistics, validate() and the
+// allocator's destructor. Whether a pointer is a live large block is the hardening layer's
+// question (its table of live blocks), not this one's.
 #pragma once
 
 #include <cstddef>
 #include <mutex>
 
-#include "large/live_table.h"
 #include "pool/memory_source.h"
 #include "pool/slab.h"
+#include "pool/slab_list.h"
 
 namespace nodealloc {
 
 class LargeBlocks {
  public:
-  explicit LargeBlocks(MemorySource& source) : source_(source), live_(source) {}
+  explicit LargeBlocks(MemorySource& source) : source_(source) {}
   ~LargeBlocks();
   LargeBlocks(const LargeBlocks&) = delete;
   LargeBlocks& operator=(const LargeBlocks&) = delete;
 
   // A block of `size` bytes aligned to `alignment` (a power of two), or nullptr.
   void* allocate(std::size_t size, std::size_t alignment) noexcept;
-  void deallocate(SlabHeader* header, void* block) noexcept;
-
-  // Whether `block` is a live large block (kept only with kPointerCheck; else always false).
-  bool contains(const void* block) noexcept {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return live_.contains(reinterpret_cast<std::uintptr_t>(block));
-  }
+  void deallocate(SlabHeader* header) noexcept;
 
   // Bytes usable from `block` to the end of its mapping.
   static std::size_t usable_size(const SlabHeader& header, const void* block) noexcept;
@@ -45,18 +40,17 @@ class LargeBlocks {
   template <class Visitor>
   void for_each(Visitor&& visit) {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (SlabHeader* h = blocks_; h != nullptr; h = slab::get_ptr<SlabHeader>(*h, header_slot::kFreeLink)) {
-      visit(*h);
-    }
+    blocks_.for_each(visit);
   }
 
   std::mutex& mutex() noexcept { return mutex_; }
 
  private:
+  void unmap(SlabHeader* header) noexcept;
+
   MemorySource& source_;
   std::mutex mutex_;
-  SlabHeader* blocks_ = nullptr;
-  LiveTable live_;
+  SlabList blocks_;
 };
 
 }  // namespace nodealloc

@@ -1,7 +1,7 @@
 // Blocks and their back-pointers: how an address handed out finds its header again.
 //
 // A block is placed inside a data area [area, area + area_len). The word just before the block
-// holds the address of the header that owns it (the back-pointer):
+// holds the back-pointer word, which names the header that owns it:
 //
 //   area                                                             area + area_len
 //   |  padding  | back-pointer | block: size bytes, aligned |  rest  |
@@ -13,9 +13,14 @@
 // back-pointer and nothing else. The back-pointer word lies inside the data area by construction
 // (user >= area + W). A zero-sized block may sit at area + area_len; it owns no byte.
 //
-// read_back_pointer() is the inverse: it reads the word before a block, touching nothing. Like the
-// seed, it trusts that the word is a back-pointer; checking that (a cookie, a checksum) is the
-// hardening layer's job.
+// The back-pointer word (BackPointerWord<StateMask>): the header's address, whose low bits are
+// zero since headers are word-aligned. The bits in StateMask are the user's (the allocator's
+// hardening keeps a block state there); decode() strips them, encode() sets them, and place_block
+// writes the state zero. With StateMask 0 (the seed's reading) the word is the address itself and
+// decoding costs nothing. This pair is the only code that reads meaning into the word.
+//
+// The word is allocator metadata inside user memory: the sanitizer layer marks it no-access, so
+// the two functions that touch it are exempt from ASan's checks (and only they are).
 #pragma once
 
 #include <cstddef>
@@ -23,8 +28,31 @@
 #include <cstring>
 
 #include "base/bits.h"
+#include "base/sanitizer.h"
 
 namespace nodealloc {
+
+template <std::uintptr_t StateMask>
+struct BackPointerWord {
+  static_assert(StateMask < kWordSize, "the state bits are the ones a word-aligned header leaves zero");
+  static constexpr std::uintptr_t kStateMask = StateMask;
+
+  static constexpr std::uintptr_t encode(std::uintptr_t header_address, std::uintptr_t state) noexcept {
+    return header_address | (state & StateMask);
+  }
+  static constexpr std::uintptr_t decode(std::uintptr_t word) noexcept { return word & ~StateMask; }
+  static constexpr std::uintptr_t state(std::uintptr_t word) noexcept { return word & StateMask; }
+};
+
+// The raw word before `block`, and its replacement. Neither interprets it.
+NODEALLOC_NO_SANITIZE inline std::uintptr_t load_back_pointer_word(const void* block) noexcept {
+  std::uintptr_t word = 0;
+  std::memcpy(&word, static_cast<const std::byte*>(block) - kWordSize, kWordSize);
+  return word;
+}
+NODEALLOC_NO_SANITIZE inline void store_back_pointer_word(void* block, std::uintptr_t word) noexcept {
+  std::memcpy(static_cast<std::byte*>(block) - kWordSize, &word, kWordSize);
+}
 
 // The user address for a block of `size` bytes aligned to `align` in the data area, or 0 when it
 // does not fit or `align` is not a power of two. Pure: writes nothing.
@@ -41,23 +69,21 @@ inline std::uintptr_t block_address(std::uintptr_t area, std::size_t area_len, s
   return user;
 }
 
-// Places a block as described above and returns it, or nullptr when it does not fit.
+// Places a block as described above and returns it, or nullptr when it does not fit. The
+// back-pointer word is the header's address with state zero, whatever the codec.
 inline std::byte* place_block(std::byte* area, std::size_t area_len, const void* header,
                               std::size_t align, std::size_t size) noexcept {
   const auto area_address = reinterpret_cast<std::uintptr_t>(area);
   const std::uintptr_t user = block_address(area_address, area_len, align, size);
   if (user == 0) return nullptr;
   std::byte* block = area + (user - area_address);  // stays inside the area (or one past it)
-  const auto header_address = reinterpret_cast<std::uintptr_t>(header);
-  std::memcpy(block - kWordSize, &header_address, kWordSize);
+  store_back_pointer_word(block, reinterpret_cast<std::uintptr_t>(header));
   return block;
 }
 
-// The back-pointer stored in the word before `block`.
+// The header address the back-pointer of `block` names, for a Node without state bits.
 inline std::uintptr_t read_back_pointer(const void* block) noexcept {
-  std::uintptr_t header_address = 0;
-  std::memcpy(&header_address, static_cast<const std::byte*>(block) - kWordSize, kWordSize);
-  return header_address;
+  return BackPointerWord<0>::decode(load_back_pointer_word(block));
 }
 
 }  // namespace nodealloc

@@ -1,6 +1,6 @@
 // Node<HeaderLen, DataLen, BufferLen>: the smallest unit nodealloc hands out, after the seed.
 //
-// A Node is a header of pointer-width metadata slots (NodeHeader, layout in header_layout.h) and a
+// A Node is a header of pointer-width metadata slots (NodeHeader, slots in header_layout.h) and a
 // data area that blocks are carved from (block.h):
 //
 //   Node
@@ -9,6 +9,11 @@
 //   | word 0: node             | +---------------------+---------------------+-----+             |
 //   | word 7: free link        | | buffer 0: BufferLen | buffer 1: BufferLen | ... |             |
 //   +--------------------------+-+---------------------+---------------------+-----+-------------+
+//
+// This is the compile-time instance of NodeView (node_view.h): it owns its header and data, and
+// every operation is the view's, over (header, data, BufferLen, DataLen / BufferLen). The
+// allocator's slabs use the view directly, since their headers live apart from their data; both
+// run the same code.
 //
 // BufferLen (unused in the seed) is the length of one buffer: the slot a single block and its
 // back-pointer occupy. A Node whose BufferLen equals DataLen holds one block (the seed's literal
@@ -26,9 +31,6 @@
 // - resolve: lookup, then link the node onto a free list through word 7. A zero back-pointer or a
 //   zero node slot gives an empty result and writes nothing (the seed's NonNull::new_unchecked on
 //   zero was undefined behaviour).
-//
-// Header and data need not be adjacent: lookup and resolve follow the back-pointer, so they work
-// for any header a block names, wherever it lives.
 #pragma once
 
 #include <array>
@@ -36,18 +38,10 @@
 #include <cstdint>
 
 #include "base/bits.h"
-#include "base/report.h"
-#include "node/block.h"
-#include "node/header_layout.h"
 #include "node/node_header.h"
+#include "node/node_view.h"
 
 namespace nodealloc {
-
-template <class Header, class NodeType>
-struct NodeLookup {
-  Header* header;  // from the back-pointer; nullptr when it is zero
-  NodeType* node;  // from the header slot; nullptr when either word is zero
-};
 
 template <std::size_t HeaderLen, std::size_t DataLen, std::size_t BufferLen>
 class Node {
@@ -57,7 +51,8 @@ class Node {
 
  public:
   using Header = NodeHeader<HeaderLen>;
-  using Lookup = NodeLookup<Header, Node>;
+  using View = NodeView<Header, Node>;
+  using Lookup = typename View::Lookup;
 
   static constexpr std::size_t kHeaderLen = HeaderLen;
   static constexpr std::size_t kDataLen = DataLen;
@@ -68,10 +63,11 @@ class Node {
   const Header& header() const noexcept { return header_; }
   std::byte* data() noexcept { return data_.data(); }
   const std::byte* data() const noexcept { return data_.data(); }
+  View view() noexcept { return View(&header_, data_.data(), BufferLen, kBufferCount); }
 
   template <class Pointee>
   std::size_t write_header_ptr(std::size_t position, const Pointee* pointer) noexcept {
-    return header_.write_ptr(position, pointer);
+    return view().write_header_ptr(position, pointer);
   }
 
   template <class Pointee>
@@ -80,40 +76,21 @@ class Node {
   }
 
   std::byte* aligned_addr(std::size_t align, std::size_t size) noexcept {
-    return place_block(data_.data(), DataLen, &header_, align, size);
+    return view().aligned_addr(align, size);
   }
 
   std::byte* aligned_addr_in_buffer(std::size_t index, std::size_t align,
                                     std::size_t size) noexcept {
-    if (index >= kBufferCount) [[unlikely]] {
-      report_fatal(FatalError::kBufferIndexOutOfBounds, this,
-                   {{"index", index}, {"buffer_count", kBufferCount}});
-    }
-    return place_block(data_.data() + index * BufferLen, BufferLen, &header_, align, size);
+    return view().aligned_addr_in_buffer(index, align, size);
   }
 
-  // Pure: follows the back-pointer before `user_pointer` to its header and reads the node stored
-  // at `node_position` there. Writes nothing.
   static Lookup lookup(std::size_t node_position, const void* user_pointer) noexcept {
-    // Check the position before touching memory, so a bad position is fatal for every block.
-    if (!Header::word_fits(node_position)) [[unlikely]] {
-      report_fatal(FatalError::kHeaderPositionOutOfBounds, user_pointer,
-                   {{"position", node_position}, {"header_len", HeaderLen}});
-    }
-    auto* header = reinterpret_cast<Header*>(read_back_pointer(user_pointer));
-    if (header == nullptr) return {nullptr, nullptr};
-    return {header, header->template read_ptr<Node>(node_position).value};
+    return View::lookup(node_position, user_pointer);
   }
 
-  // Lookup, then push the found node on the free list whose head is `list_head`: its header's
-  // word 7 takes `list_head`. Returns the node (the list's new head), or nullptr, having written
-  // nothing, when the lookup found none.
   static Node* resolve(std::size_t node_position, const void* user_pointer,
                        const Node* list_head) noexcept {
-    const Lookup found = lookup(node_position, user_pointer);
-    if (found.node == nullptr) return nullptr;
-    found.header->link(list_head);
-    return found.node;
+    return View::resolve(node_position, user_pointer, list_head);
   }
 
  private:

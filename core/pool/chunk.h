@@ -19,12 +19,13 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/config.h"
 #include "pool/slab.h"
 #include "size_class/size_classes.h"
 
 namespace nodealloc {
 
-inline constexpr std::size_t kChunkSize = std::size_t{4} << 20;
+inline constexpr std::size_t kChunkSize = Config::kChunkSize;
 inline constexpr unsigned kPagesPerChunk = kChunkSize / kSlabPageSize;  // 64
 inline constexpr std::uint64_t kAllDataPages = ~std::uint64_t{1};        // pages 1..63
 inline constexpr std::uint64_t kChunkMagic = 0x6e6f6465636e6b31;        // "nodecnk1"
@@ -69,10 +70,9 @@ inline SlabHeader* slab_containing(const void* address) {
   const unsigned page = page_index(address);
   for (unsigned first = page; first >= 1 && page - first < kMaxSlabPages; --first) {
     SlabHeader* header = slab_header_at(chunk, first);
-    const std::byte* data = slab::data(*header);
-    if (data == nullptr) continue;
-    const bool inside = static_cast<const std::byte*>(address) < data + slab::get(*header, header_slot::kLength);
-    return inside && slab::class_index(*header) < kClassCount ? header : nullptr;
+    if (!header->in_use()) continue;
+    const bool inside = static_cast<const std::byte*>(address) < header->data() + header->length();
+    return inside && header->class_index() < kClassCount ? header : nullptr;
   }
   return nullptr;
 }

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 
 #include "pool/chunk.h"
@@ -12,9 +13,9 @@ namespace nodealloc::chunk_registry {
 namespace {
 
 constexpr unsigned kAddressBits = 47;
-constexpr std::uintptr_t kGranules = std::uintptr_t{1} << (kAddressBits - 22);  // 4 MiB granules
+constexpr unsigned kGranuleShift = std::countr_zero(kChunkSize);  // one bit per chunk-sized granule
+constexpr std::uintptr_t kGranules = std::uintptr_t{1} << (kAddressBits - kGranuleShift);
 constexpr std::size_t kBitmapBytes = kGranules / 8;
-static_assert(kChunkSize == std::size_t{1} << 22);
 
 std::atomic<std::atomic<std::uint64_t>*> bitmap{nullptr};
 
@@ -37,7 +38,7 @@ std::atomic<std::uint64_t>* get_bitmap() noexcept {
 bool add(const void* chunk) noexcept {
   std::atomic<std::uint64_t>* words = get_bitmap();
   if (words == nullptr) return false;
-  const std::uintptr_t granule = reinterpret_cast<std::uintptr_t>(chunk) >> 22;
+  const std::uintptr_t granule = reinterpret_cast<std::uintptr_t>(chunk) >> kGranuleShift;
   if (granule >= kGranules) return false;
   words[granule / 64].fetch_or(std::uint64_t{1} << (granule % 64), std::memory_order_release);
   return true;
@@ -45,14 +46,14 @@ bool add(const void* chunk) noexcept {
 
 void remove(const void* chunk) noexcept {
   std::atomic<std::uint64_t>* words = bitmap.load(std::memory_order_acquire);
-  const std::uintptr_t granule = reinterpret_cast<std::uintptr_t>(chunk) >> 22;
+  const std::uintptr_t granule = reinterpret_cast<std::uintptr_t>(chunk) >> kGranuleShift;
   if (words == nullptr || granule >= kGranules) return;
   words[granule / 64].fetch_and(~(std::uint64_t{1} << (granule % 64)), std::memory_order_release);
 }
 
 bool contains(const void* address) noexcept {
   std::atomic<std::uint64_t>* words = bitmap.load(std::memory_order_acquire);
-  const std::uintptr_t granule = reinterpret_cast<std::uintptr_t>(address) >> 22;
+  const std::uintptr_t granule = reinterpret_cast<std::uintptr_t>(address) >> kGranuleShift;
   if (words == nullptr || granule >= kGranules) return false;
   return (words[granule / 64].load(std::memory_order_relaxed) >> (granule % 64)) & 1;
 }

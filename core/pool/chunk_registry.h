@@ -1,5 +1,5 @@
-// The chunk registry: one bit per 4 MiB of the address space, set while a nodealloc chunk
-// (any allocator instance's) is mapped there. kPointerCheck asks it before reading anything at
+// The chunk registry: one bit per chunk-sized granule (Config::kChunkSize, 4 MiB) of the address
+// space, set while a nodealloc chunk (any allocator instance's) is mapped there. kPointerCheck asks it before reading anything at
 // a pointer a caller hands back, so a wild pointer is reported, never dereferenced.
 //
 // 2^47 bytes of user address space / 4 MiB = 2^25 bits: a 4 MiB bitmap, reserved once with

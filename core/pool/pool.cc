@@ -69,17 +69,17 @@ SlabHeader* Pool::acquire_slab(unsigned class_index) noexcept {
   chunk->dirty_pages &= ~pages;
 
   SlabHeader* header = new (slab_header_at(chunk, first)) SlabHeader;  // all slots zero
-  header->write_ptr(header_slot::kNode, page_address(chunk, first));
-  slab::set(*header, header_slot::kClass, class_index);
-  slab::set(*header, header_slot::kLength, std::size_t{size.slab_pages} * kSlabPageSize);
+  header->set_data(page_address(chunk, first));
+  header->set_class_index(class_index);
+  header->set_length(std::size_t{size.slab_pages} * kSlabPageSize);
   return header;
 }
 
 void Pool::release_slab(SlabHeader* header) noexcept {
-  std::byte* data = slab::data(*header);
+  std::byte* data = header->data();
   ChunkHeader* chunk = chunk_of(data);
   const unsigned first = page_index(data);
-  const auto count = static_cast<unsigned>(slab::get(*header, header_slot::kLength) / kSlabPageSize);
+  const auto count = static_cast<unsigned>(header->length() / kSlabPageSize);
   const std::uint64_t pages = page_mask(first, count);
   mark_no_access(data, std::size_t{count} * kSlabPageSize);
 
@@ -88,12 +88,13 @@ void Pool::release_slab(SlabHeader* header) noexcept {
   chunk->free_pages |= pages;
   chunk->dirty_pages |= pages;
   dirty_pages_ += count;
-  if (dirty_pages_ * kSlabPageSize > kMaxDirtyBytes) discard_pages(chunk, pages);
+  if (dirty_pages_ * kSlabPageSize > Config::kMaxDirtyBytes) discard_pages(chunk, pages);
 
   if (chunk->free_pages == kAllDataPages) {
-    // Keep one empty chunk to absorb churn; unmap any other.
+    // Keep Config::kKeptEmptyChunks empty chunks to absorb churn; unmap any other.
+    unsigned other_empty = 0;
     for (ChunkHeader* other = chunks_; other != nullptr; other = other->next) {
-      if (other != chunk && other->free_pages == kAllDataPages) {
+      if (other != chunk && other->free_pages == kAllDataPages && ++other_empty >= Config::kKeptEmptyChunks) {
         unmap_chunk(chunk);
         return;
       }

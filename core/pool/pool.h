@@ -5,10 +5,12 @@
 // Memory policy (what goes back to the OS, and when):
 // - a slab that becomes empty returns its pages to its chunk as "dirty" (still backed), so a
 //   program that frees and allocates again in a loop does not fault pages in each time;
-// - dirty pages beyond kMaxDirtyBytes per pool are discarded (MADV_DONTNEED) at once;
-// - a chunk whose pages are all free is unmapped, except one, kept to absorb churn;
+// - dirty pages beyond Config::kMaxDirtyBytes per pool are discarded (MADV_DONTNEED) at once;
+// - a chunk whose pages are all free is unmapped, except Config::kKeptEmptyChunks of them, kept
+//   to absorb churn (base/config.h);
 // - release_free_memory() discards every dirty page and unmaps every empty chunk.
-// So a program that frees everything keeps at most one chunk mapped and kMaxDirtyBytes resident.
+// So a program that frees everything keeps at most kKeptEmptyChunks chunks mapped and
+// kMaxDirtyBytes resident.
 #pragma once
 
 #include <cstddef>
@@ -19,8 +21,6 @@
 #include "pool/slab.h"
 
 namespace nodealloc {
-
-inline constexpr std::size_t kMaxDirtyBytes = std::size_t{4} << 20;
 
 class Pool {
  public:

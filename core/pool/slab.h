@@ -1,7 +1,7 @@
 // Slabs: a Node that is a run of same-class blocks sharing one header.
 //
-// The allocator's Node is a header (SlabHeader, 16 words, slots in node/header_layout.h) and a
-// data area of `length` bytes split into buffers of the class's stride (BufferLen in node.h):
+// The allocator's Node is a header (SlabHeader, 16 words, below) and a data area split into
+// buffers of the class's stride, viewed through the Node's NodeView (node/node_view.h):
 //
 //   data area (64 KiB-aligned)
 //   | first_buffer | buffer 0             | buffer 1             | ... | buffer capacity-1 | tail |
@@ -13,56 +13,139 @@
 // load and no address arithmetic. The headers live apart from the data (chunk.h), so an overflow
 // out of a block reaches at most the next block's back-pointer, never a header.
 //
-// Who writes what:
-// - class, length, node: set once when the slab is made (pool.cc), then read-only;
-// - local free, used, carved, free/prev link, flags: only the owning thread cache, or the pool
-//   under its lock while the slab has no owner;
-// - remote free, notify link: any thread, atomically (thread_cache.cc explains the protocol).
+// The header's fields, one word each, read and written only through the typed accessors below
+// (which go through the Node's header slots; words 0 and 7 are the seed's, checked at compile
+// time). Large blocks (core/large/) use the same header with class kLargeClass.
+//
+//   word  field          type          who writes it, and when
+//   0     node           std::byte*    the data area; set when the slab or large block is made (the seed's node slot)
+//   1     class          unsigned      set when made; kLargeClass for a large block
+//   2     local free     void*         head of free blocks only the owner touches
+//   3     remote free    void* atomic  head of blocks other threads freed into the slab (any thread, CAS)
+//   4     owner          void* atomic  the owning thread cache (release store, acquire load)
+//   5     used           count         blocks out of the slab: live or in some thread cache
+//   6     carved         count         buffers handed out at least once (the rest is untouched)
+//   7     next           SlabHeader*   SlabList link (the seed's free link, written by NodeHeader::link)
+//   8     prev           SlabHeader*   SlabList back link
+//   9     notify next    SlabHeader* atomic  next slab on the owner's stack of slabs with remote frees
+//   10    length         bytes         of the data area; set when made
+//   11    listed         bool          on its owner's partial list (SlabList keeps it)
+//   12    large block    void*         large blocks only: the block's address
+//   13-15 unused
+//
+// "Owner" means: local free, used, carved, next, prev and listed are written only by the owning
+// thread cache, or by the pool under its lock while the slab has no owner; thread_cache.h says
+// how the atomic fields are used.
 //
 // A free block's first word links it into whichever free list holds it (a thread cache's list,
 // the slab's local list or its remote list). Its back-pointer stays in place for the block's
-// whole life, written once when the buffer is first carved.
+// whole life, written once by the Node when the buffer is first carved; its state bit (the
+// hardening layer's, when a mitigation needs it) is the only part that changes.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
+#include "base/mitigations.h"
 #include "base/sanitizer.h"
-#include "node/block.h"
 #include "node/header_layout.h"
 #include "node/node_header.h"
+#include "node/node_view.h"
 #include "size_class/size_classes.h"
 
 namespace nodealloc {
 
-using SlabHeader = NodeHeader<header_slot::kAllocatorHeaderLen>;
+inline constexpr std::size_t kSlabHeaderLen = 16 * kWordSize;
 
 // The class word of a large block's header.
-inline constexpr std::uintptr_t kLargeClass = 0xffff;
+inline constexpr unsigned kLargeClass = 0xffff;
 
-// Flag bits in the flags word.
-inline constexpr std::uintptr_t kSlabListed = 1;  // on its owner's partial list
+class SlabHeader : public NodeHeader<kSlabHeaderLen> {
+  struct Slot {  // byte positions of the fields
+    static constexpr std::size_t kNode = header_slot::kNode;
+    static constexpr std::size_t kClass = 1 * kWordSize;
+    static constexpr std::size_t kLocalFree = 2 * kWordSize;
+    static constexpr std::size_t kRemoteFree = 3 * kWordSize;
+    static constexpr std::size_t kOwner = 4 * kWordSize;
+    static constexpr std::size_t kUsed = 5 * kWordSize;
+    static constexpr std::size_t kCarved = 6 * kWordSize;
+    static constexpr std::size_t kNext = header_slot::kFreeLink;
+    static constexpr std::size_t kPrev = 8 * kWordSize;
+    static constexpr std::size_t kNotifyNext = 9 * kWordSize;
+    static constexpr std::size_t kLength = 10 * kWordSize;
+    static constexpr std::size_t kListed = 11 * kWordSize;
+    static constexpr std::size_t kLargeBlock = 12 * kWordSize;
+  };
+  static_assert(Slot::kNode == 0 && Slot::kNext == 7 * kWordSize, "the seed's slots stay where the seed puts them");
+  static_assert(word_fits(Slot::kLargeBlock), "every field lies inside the header");
 
-namespace slab {
+  std::uintptr_t word(std::size_t slot) const noexcept { return read_word(slot).value; }
+  void set_word(std::size_t slot, std::uintptr_t value) noexcept { write_word(slot, value); }
+  template <class T>
+  T* pointer(std::size_t slot) const noexcept { return read_ptr<T>(slot).value; }
 
-inline std::uintptr_t get(const SlabHeader& header, std::size_t slot) {
-  return header.read_word(slot).value;
+ public:
+  // The position lookups read: the node slot holds the data area.
+  static constexpr std::size_t kNodePosition = Slot::kNode;
+
+  std::byte* data() const noexcept { return pointer<std::byte>(Slot::kNode); }
+  void set_data(std::byte* data) noexcept { write_ptr(Slot::kNode, data); }
+  // A header whose node slot is zero describes nothing (a free page's, or a released slab's).
+  bool in_use() const noexcept { return data() != nullptr; }
+
+  unsigned class_index() const noexcept { return static_cast<unsigned>(word(Slot::kClass)); }
+  void set_class_index(unsigned index) noexcept { set_word(Slot::kClass, index); }
+  bool is_large() const noexcept { return class_index() == kLargeClass; }
+
+  std::size_t length() const noexcept { return word(Slot::kLength); }
+  void set_length(std::size_t length) noexcept { set_word(Slot::kLength, length); }
+
+  void* local_free() const noexcept { return pointer<void>(Slot::kLocalFree); }
+  void set_local_free(void* head) noexcept { write_ptr(Slot::kLocalFree, head); }
+
+  std::atomic_ref<std::uintptr_t> remote_free() noexcept { return atomic_word(Slot::kRemoteFree); }
+
+  void* owner() noexcept {
+    return reinterpret_cast<void*>(atomic_word(Slot::kOwner).load(std::memory_order_acquire));
+  }
+  void set_owner(const void* owner) noexcept {
+    atomic_word(Slot::kOwner).store(reinterpret_cast<std::uintptr_t>(owner), std::memory_order_release);
+  }
+
+  std::size_t used() const noexcept { return word(Slot::kUsed); }
+  void set_used(std::size_t count) noexcept { set_word(Slot::kUsed, count); }
+  std::size_t carved() const noexcept { return word(Slot::kCarved); }
+  void set_carved(std::size_t count) noexcept { set_word(Slot::kCarved, count); }
+
+  SlabHeader* next() const noexcept { return pointer<SlabHeader>(Slot::kNext); }
+  SlabHeader* prev() const noexcept { return pointer<SlabHeader>(Slot::kPrev); }
+  void set_prev(const SlabHeader* prev) noexcept { write_ptr(Slot::kPrev, prev); }
+  // The next link is written by the Node's link() (word 7), as the seed's resolve does.
+
+  std::atomic_ref<std::uintptr_t> notify_next() noexcept { return atomic_word(Slot::kNotifyNext); }
+
+  bool listed() const noexcept { return word(Slot::kListed) != 0; }
+  void set_listed(bool listed) noexcept { set_word(Slot::kListed, listed ? 1 : 0); }
+
+  void* large_block() const noexcept { return pointer<void>(Slot::kLargeBlock); }
+  void set_large_block(void* block) noexcept { write_ptr(Slot::kLargeBlock, block); }
+};
+static_assert(sizeof(SlabHeader) == kSlabHeaderLen);
+
+// The back-pointer word's state bit: kept only when a mitigation reads it (hardening/block_state.h
+// gives it its meaning); otherwise the codec has no state bits and decoding is free.
+inline constexpr std::uintptr_t kBlockStateMask =
+    enabled(Mitigation::kDoubleFree) || enabled(Mitigation::kFreeListCheck) ? 1 : 0;
+
+// The allocator's Node: a slab (or large block) header, its data area as the node.
+using SlabNode = NodeView<SlabHeader, std::byte, kBlockStateMask>;
+
+// The Node view of a slab of class `size`: its buffers, from first_buffer on.
+inline SlabNode slab_node(SlabHeader& header, const SizeClass& size) noexcept {
+  return SlabNode(&header, header.data() + size.first_buffer, size.stride, size.capacity);
 }
-inline void set(SlabHeader& header, std::size_t slot, std::uintptr_t value) {
-  header.write_word(slot, value);
-}
-template <class T>
-T* get_ptr(const SlabHeader& header, std::size_t slot) {
-  return header.read_ptr<T>(slot).value;
-}
-
-inline std::byte* data(const SlabHeader& header) { return get_ptr<std::byte>(header, header_slot::kNode); }
-inline unsigned class_index(const SlabHeader& header) {
-  return static_cast<unsigned>(get(header, header_slot::kClass));
-}
-
-}  // namespace slab
 
 // The free-list link in a free block's first word. The block is poisoned for ASan while free, so
 // these two are exempt from its checks (and only these).
@@ -73,27 +156,6 @@ NODEALLOC_NO_SANITIZE inline void* next_free(const void* block) {
 }
 NODEALLOC_NO_SANITIZE inline void set_next_free(void* block, void* next) {
   std::memcpy(block, &next, sizeof next);
-}
-
-// The free tag: set in the back-pointer word of a free block when kDoubleFree is on
-// (base/mitigations.h). Headers are 128-byte aligned, so the bit never belongs to the address.
-inline constexpr std::uintptr_t kFreeTag = 1;
-
-// The raw back-pointer word of a block, tag included. Poisoned for ASan (the user must not touch
-// it; the allocator must), hence NODEALLOC_NO_SANITIZE.
-NODEALLOC_NO_SANITIZE inline std::uintptr_t back_pointer_word(const void* block) {
-  std::uintptr_t word;
-  std::memcpy(&word, static_cast<const std::byte*>(block) - kWordSize, kWordSize);
-  return word;
-}
-NODEALLOC_NO_SANITIZE inline void set_back_pointer_word(void* block, std::uintptr_t word) {
-  std::memcpy(static_cast<std::byte*>(block) - kWordSize, &word, kWordSize);
-}
-
-// The header a block names through its back-pointer: node/block.h's read_back_pointer, without
-// the free tag.
-inline SlabHeader* header_of(const void* block) {
-  return reinterpret_cast<SlabHeader*>(back_pointer_word(block) & ~kFreeTag);
 }
 
 }  // namespace nodealloc

@@ -24,17 +24,18 @@
 #include <cstdint>
 
 #include "base/bits.h"
+#include "base/config.h"
 #include "base/fault_injection.h"
 
 namespace nodealloc {
 
 inline constexpr std::size_t kMinAlignment = 16;  // alignof(std::max_align_t) on x86-64
-inline constexpr std::size_t kSlabPageSize = std::size_t{64} << 10;
+inline constexpr std::size_t kSlabPageSize = Config::kSlabPageSize;
 inline constexpr unsigned kClassCount = 44;
 inline constexpr unsigned kNoClass = kClassCount;  // "not a small request"
 inline constexpr std::size_t kMaxStride = std::size_t{64} << 10;
 inline constexpr std::size_t kMaxSmallSize = kMaxStride - kWordSize;
-inline constexpr std::size_t kMaxSlabPages = 8;
+inline constexpr std::size_t kMaxSlabPages = Config::kMaxSlabPages;
 
 struct SizeClass {
   std::uint32_t stride;             // buffer length: back-pointer + usable bytes
@@ -58,13 +59,14 @@ constexpr std::size_t stride_of_class(unsigned index) {
 constexpr SizeClass make_size_class(unsigned index) {
   const std::size_t stride = stride_of_class(index);
   const std::size_t natural = stride & (~stride + 1);  // lowest set bit
-  std::size_t slab_bytes = stride * 8 > kSlabPageSize ? stride * 8 : kSlabPageSize;
+  const std::size_t min_bytes = stride * Config::kMinSlabBuffers;
+  std::size_t slab_bytes = min_bytes > kSlabPageSize ? min_bytes : kSlabPageSize;
   slab_bytes = (slab_bytes + kSlabPageSize - 1) / kSlabPageSize * kSlabPageSize;
   const std::size_t first = natural - kWordSize;
-  // About 16 KiB of blocks per refill, between 4 and 128 blocks: small classes amortise the trip to
-  // the slab, large ones do not hoard memory in caches.
-  std::size_t batch = (std::size_t{16} << 10) / stride;
-  batch = batch < 4 ? 4 : (batch > 128 ? 128 : batch);
+  // Config::kRefillBytes of blocks per refill, within the configured counts (base/config.h says why).
+  std::size_t batch = Config::kRefillBytes / stride;
+  batch = batch < Config::kMinRefillBlocks ? Config::kMinRefillBlocks
+                                           : (batch > Config::kMaxRefillBlocks ? Config::kMaxRefillBlocks : batch);
   return SizeClass{static_cast<std::uint32_t>(stride),
                    static_cast<std::uint32_t>(stride - kWordSize),
                    static_cast<std::uint32_t>(natural),
@@ -72,7 +74,7 @@ constexpr SizeClass make_size_class(unsigned index) {
                    static_cast<std::uint32_t>(slab_bytes / kSlabPageSize),
                    static_cast<std::uint32_t>((slab_bytes - first) / stride),
                    static_cast<std::uint32_t>(batch),
-                   static_cast<std::uint32_t>(2 * batch)};
+                   static_cast<std::uint32_t>(Config::kCacheLimitInRefills * batch)};
 }
 
 struct SizeClassTable {

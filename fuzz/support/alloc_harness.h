@@ -596,7 +596,7 @@ class AllocHarness {
     FUZZ_CHECK_EQ(stats.bytes_in_use, bytes_in_use_);
     FUZZ_CHECK_EQ(stats.bytes_mapped, platform_.mapped());
     FUZZ_CHECK(stats.bytes_mapped <= limit_);
-    FUZZ_CHECK(stats.bytes_dirty <= kMaxDirtyBytes && stats.bytes_dirty <= stats.bytes_mapped);
+    FUZZ_CHECK(stats.bytes_dirty <= Config::kMaxDirtyBytes && stats.bytes_dirty <= stats.bytes_mapped);
   }
 
   void check_valid() const {

@@ -1,7 +1,7 @@
 // LiveTable: the set of live large blocks' addresses, for kPointerCheck (base/mitigations.h):
 // free() of a pointer outside every chunk is valid only if it is in here. Open addressing with
 // linear probing and backward-shift deletion (no tombstones), at most half full, its array mapped
-// from the allocator's MemorySource. Not thread-safe: LargeBlocks holds its lock around it.
+// from the allocator's MemorySource. Not thread-safe: Hardening holds its lock around it.
 #pragma once
 
 #include <cstddef>

@@ -1,41 +1,41 @@
 // The pointer check of kPointerCheck (base/mitigations.h): is this a block nodealloc handed out?
 //
 // Order matters: nothing is read at the pointer until the chunk registry says the address is in
-// a chunk (so the word before it is mapped), or the live-table says it is a large block. Then the
+// a chunk (so the word before it is mapped), or the live table says it is a large block. Then the
 // slab is found from the chunk's own headers, not from the block's back-pointer, so a corrupted
 // back-pointer is caught instead of followed.
-#include "heap/allocator.h"
+#include "hardening/hardening.h"
+
 #include "pool/chunk.h"
 #include "pool/chunk_registry.h"
 
 namespace nodealloc {
 
-void Allocator::check_pointer(const void* block) noexcept {
+void Hardening::check_pointer_slow(const void* block) noexcept {
   if (!chunk_registry::contains(block)) {
-    if (large_.contains(block)) return;
+    if (is_live_large(block)) return;
     report_fatal(FatalError::kInvalidFree, block);
   }
   SlabHeader* header = slab_containing(block);
   if (header == nullptr) report_fatal(FatalError::kInvalidFree, block, {{"chunk_page", page_index(block)}});
-  const unsigned class_index = slab::class_index(*header);
+  const unsigned class_index = header->class_index();
   const SizeClass& size = size_class(class_index);
-  const auto offset = static_cast<std::size_t>(static_cast<const std::byte*>(block) - slab::data(*header));
+  const auto offset = static_cast<std::size_t>(static_cast<const std::byte*>(block) - header->data());
   if (offset < size.first_buffer + kWordSize || (offset - size.first_buffer - kWordSize) % size.stride != 0 ||
       (offset - size.first_buffer - kWordSize) / size.stride >= size.capacity) {
     report_fatal(FatalError::kInvalidFree, block,  // inside a block, not at its start
                  {{"class", class_index}, {"offset_in_buffer", (offset - size.first_buffer) % size.stride}});
   }
-  if (header_of(block) != header) {
-    report_fatal(FatalError::kCorruptedBackPointer, block, {{"back_pointer", back_pointer_word(block)}});
+  if (SlabNode::header_of(block) != header) {
+    report_fatal(FatalError::kCorruptedBackPointer, block,
+                 {FatalDetail::address("back_pointer", load_back_pointer_word(block))});
   }
 }
 
-void Allocator::check_live(const void* block, FatalError if_free) noexcept {
-  check_pointer(block);
+void Hardening::check_live_slow(const void* block, FatalError if_free) noexcept {
+  check_pointer_slow(block);
   if constexpr (enabled(Mitigation::kDoubleFree)) {
-    if (chunk_registry::contains(block) && (back_pointer_word(block) & kFreeTag) != 0) {
-      report_fatal(if_free, block);
-    }
+    if (chunk_registry::contains(block) && !is_live(block)) report_fatal(if_free, block);
   }
 }
 

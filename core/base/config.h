@@ -1,0 +1,65 @@
+// The allocator's tunables, in one place: a compile-time configuration struct.
+//
+// Every layer reads its numbers from `Config` (below) and from nowhere else, so the trade-offs are
+// visible side by side and a build can choose another configuration (a fuzzing build with small
+// chunks, say) without a run-time value on the fast path: each is a constant the compiler folds.
+// Other configurations derive from DefaultConfig and override what they change; the checks at the
+// end of this file hold for any of them (the size-class validator checks the rest at start-up and
+// in tests).
+#pragma once
+
+#include <bit>
+#include <cstddef>
+
+namespace nodealloc {
+
+struct DefaultConfig {
+  // The unit the pool maps from the OS. 4 MiB: 64 pages of 64 KiB, so one 64-bit mask tracks a
+  // chunk's free pages, and one bit of the chunk registry covers a chunk (a 4 MiB bitmap covers the
+  // whole 47-bit address space). Larger chunks would cost address space for small programs;
+  // smaller ones more trips to the OS.
+  static constexpr std::size_t kChunkSize = std::size_t{4} << 20;
+
+  // A slab is made of whole pages of this size, aligned to it. 64 KiB: a small class's slab holds
+  // thousands of blocks (one trip to the pool per thousands of mallocs), and the data areas' natural
+  // alignment serves every aligned request up to 64 KiB from a class.
+  static constexpr std::size_t kSlabPageSize = std::size_t{64} << 10;
+
+  // A slab is at least this many buffers long, in at most kMaxSlabPages pages: big classes still
+  // share a header among several blocks, and the pointer check walks at most this many headers back.
+  static constexpr std::size_t kMinSlabBuffers = 8;
+  static constexpr std::size_t kMaxSlabPages = 8;
+
+  // A thread cache refills about this many bytes of blocks at once, between these counts: small
+  // classes amortise the trip to the slab, large ones do not hoard memory in caches.
+  static constexpr std::size_t kRefillBytes = std::size_t{16} << 10;
+  static constexpr std::size_t kMinRefillBlocks = 4;
+  static constexpr std::size_t kMaxRefillBlocks = 128;
+  // A cache's free list may grow to this many refills before free() flushes half of it: enough
+  // that alloc/free churn around one size stays in the cache, little enough to bound what a thread
+  // keeps from others.
+  static constexpr std::size_t kCacheLimitInRefills = 2;
+
+  // Empty slabs a thread cache keeps per class instead of giving them to the pool: a program that
+  // frees a batch and allocates it again would otherwise give a slab back and carve a new one
+  // every round.
+  static constexpr unsigned kKeptEmptySlabsPerClass = 1;
+
+  // Free slab pages the pool keeps backed (dirty) before it discards them with MADV_DONTNEED:
+  // reuse without page faults, at a bounded cost in resident memory.
+  static constexpr std::size_t kMaxDirtyBytes = std::size_t{4} << 20;
+  // Empty chunks the pool keeps mapped to absorb churn; the others go back to the OS at once.
+  static constexpr unsigned kKeptEmptyChunks = 1;
+};
+
+// The configuration this build compiles in.
+using Config = DefaultConfig;
+
+static_assert(std::has_single_bit(Config::kChunkSize) && std::has_single_bit(Config::kSlabPageSize));
+static_assert(Config::kChunkSize / Config::kSlabPageSize <= 64, "one 64-bit mask per chunk's pages");
+static_assert(Config::kMaxSlabPages < Config::kChunkSize / Config::kSlabPageSize,
+              "a slab fits in a chunk beside its page 0");
+static_assert(Config::kMinRefillBlocks >= 1 && Config::kMinRefillBlocks <= Config::kMaxRefillBlocks);
+static_assert(Config::kCacheLimitInRefills >= 1);
+
+}  // namespace nodealloc

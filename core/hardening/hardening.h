@@ -1,0 +1,83 @@
+// The hardening layer: every mitigation of base/mitigations.h, behind one interface the heap
+// calls at fixed points of its paths. Each call compiles to nothing when its mitigation is off,
+// so with -Dhardening=none the allocator's paths are exactly the unhardened ones.
+//
+//   heap path            call                        mitigations
+//   malloc (slab)        on_hand_out(block)          kDoubleFree (sets the live bit), kFreeListCheck
+//   free                 check_pointer(block)        kPointerCheck, before anything is read at it
+//   free (slab)          on_free(block)              kDoubleFree
+//   realloc, usable_size check_live(block)           kPointerCheck + kDoubleFree: a freed block is invalid
+//   large malloc / free  on_large_allocated / _freed kPointerCheck: the table of live large blocks
+//   validate()           is_live(block)              the oracle's view of the live bit
+//
+// Where things are: block_state.h (the live bit), live_table.h (live large blocks), this file's
+// .cc (the pointer check). The chunk registry the pointer check asks first is the pool's
+// (pool/chunk_registry.h): it must know every chunk the moment it is mapped.
+//
+// Layer: above pool/ (it reads chunks, slab headers and size classes), below heap/; cache/ and
+// large/ never call it.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+
+#include "base/mitigations.h"
+#include "base/report.h"
+#include "hardening/block_state.h"
+#include "hardening/live_table.h"
+#include "pool/memory_source.h"
+
+namespace nodealloc {
+
+class Hardening {
+ public:
+  explicit Hardening(MemorySource& source) : live_large_(source) {}
+  Hardening(const Hardening&) = delete;
+  Hardening& operator=(const Hardening&) = delete;
+
+  static void on_hand_out(void* block) noexcept { block_state::on_hand_out(block); }
+  static void on_free(void* block) noexcept { block_state::on_free(block); }
+  static bool is_live(const void* block) noexcept { return block_state::is_live(block); }
+
+  // kPointerCheck: returns only when `block` is a block nodealloc handed out (live or free: the
+  // live bit tells those apart); reports anything else. Reads nothing at `block` before knowing
+  // it lies in nodealloc's memory.
+  void check_pointer(const void* block) noexcept {
+    if constexpr (enabled(Mitigation::kPointerCheck)) check_pointer_slow(block);
+  }
+
+  // check_pointer, and a slab block must also be live: a freed one is reported as `if_free`.
+  void check_live(const void* block, FatalError if_free) noexcept {
+    if constexpr (enabled(Mitigation::kPointerCheck)) check_live_slow(block, if_free);
+  }
+
+  // False when the table of live large blocks cannot grow (out of memory): the caller gives the
+  // block back and answers the request with NULL.
+  bool on_large_allocated(const void* block) noexcept {
+    if constexpr (!enabled(Mitigation::kPointerCheck)) return true;
+    std::lock_guard<std::mutex> lock(mutex_);
+    return live_large_.insert(reinterpret_cast<std::uintptr_t>(block));
+  }
+
+  void on_large_freed(const void* block) noexcept {
+    if constexpr (!enabled(Mitigation::kPointerCheck)) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_large_.erase(reinterpret_cast<std::uintptr_t>(block));
+  }
+
+  // For fork(): held across the fork with the allocator's other locks.
+  std::mutex& mutex() noexcept { return mutex_; }
+
+ private:
+  [[gnu::noinline]] void check_pointer_slow(const void* block) noexcept;
+  [[gnu::noinline]] void check_live_slow(const void* block, FatalError if_free) noexcept;
+  bool is_live_large(const void* block) noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return live_large_.contains(reinterpret_cast<std::uintptr_t>(block));
+  }
+
+  std::mutex mutex_;
+  LiveTable live_large_;
+};
+
+}  // namespace nodealloc
