@@ -41,6 +41,17 @@ class AllocatorTest : public ::testing::Test {
 
 TEST(SizeClasses, TableIsValid) { EXPECT_EQ(validate_size_classes(), nullptr); }
 
+// buffer_index() divides by a multiplication: exact for every offset of every class's slab.
+TEST(SizeClasses, TheStrideReciprocalDividesEveryOffsetOfASlab) {
+  for (unsigned c = 0; c < kClassCount; ++c) {
+    const SizeClass& size = size_class(c);
+    const std::size_t slab_bytes = std::size_t{size.slab_pages} * kSlabPageSize;
+    for (std::size_t offset = 0; offset < slab_bytes; ++offset) {
+      ASSERT_EQ(buffer_index(size, offset), offset / size.stride) << "class " << c << ", offset " << offset;
+    }
+  }
+}
+
 TEST(SizeClasses, EverySizeGetsTheSmallestClassThatFits) {
   for (std::size_t size = 0; size <= kMaxSmallSize; ++size) {
     const unsigned c = class_for_size(size);

@@ -129,6 +129,11 @@ ValidationResult Allocator::validate() noexcept {
         return (void)v.fail("slab %p: length, or pages shared with a free page or another slab", static_cast<void*>(data));
       }
       slab_pages |= pages;
+      for (unsigned p = page; p < page + size.slab_pages; ++p) {
+        if (chunk.slab_start[p].load(std::memory_order_relaxed) != page) {
+          return (void)v.fail("slab %p: page %u is not recorded as its page", static_cast<void*>(data), p);
+        }
+      }
       const std::size_t carved = header->carved();
       const std::size_t used = header->used();
       if (carved > size.capacity || used > carved) {
@@ -145,6 +150,11 @@ ValidationResult Allocator::validate() noexcept {
       const long remote = v.walk(reinterpret_cast<void*>(header->remote_free().load()), header, c,
                                  used, "remote free list");
       if (remote < 0) return;
+    }
+    for (unsigned p = 0; p < kPagesPerChunk; ++p) {
+      if ((slab_pages & (std::uint64_t{1} << p)) == 0 && chunk.slab_start[p].load(std::memory_order_relaxed) != 0) {
+        return (void)v.fail("chunk %p: page %u holds no slab but its page table names one", static_cast<void*>(&chunk), p);
+      }
     }
     if ((slab_pages | chunk.free_pages) != kAllDataPages) {
       return (void)v.fail("chunk %p: a page is neither free nor in a slab", static_cast<void*>(&chunk));

@@ -7,14 +7,19 @@
 //   +--------------------------------------------+---------+---------+-----+----------+
 //
 // SlabHeader i describes the slab whose data area starts at page i; the headers of pages inside a
-// longer slab, and of page 0, are unused. Keeping headers in page 0, away from the data, means no
-// user overflow reaches them. Page 0 costs 64 KiB of address space but only the few OS pages its
-// headers occupy.
+// longer slab, and of page 0, are unused. slab_start[p] is the first page of the slab that covers
+// page p, or 0 when no slab does: one load finds any address's slab (slab_containing()).
+// Keeping headers in page 0, away from the data, means no user overflow reaches them. Page 0
+// costs 64 KiB of address space but only the few OS pages its headers occupy.
 //
 // Invariants: free_pages has bit i set exactly when page i (1..63) belongs to no slab; dirty_pages
-// is a subset of free_pages (free pages whose memory was used and not yet discarded).
+// is a subset of free_pages (free pages whose memory was used and not yet discarded); slab_start
+// is nonzero exactly on the pages of live slabs. All three change only under the pool's lock;
+// slab_start is atomic because the pointer check reads it without the lock (relaxed: a block's
+// own slab was published to the thread that frees it along with the block).
 #pragma once
 
+#include <atomic>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -36,6 +41,7 @@ struct ChunkHeader {
   ChunkHeader* prev;
   std::uint64_t free_pages;
   std::uint64_t dirty_pages;
+  std::atomic<std::uint8_t> slab_start[kPagesPerChunk];
 };
 
 inline constexpr std::size_t kSlabHeadersOffset = 1024;
@@ -61,20 +67,22 @@ inline SlabHeader* slab_header_at(ChunkHeader* chunk, unsigned page) {
                                        page * sizeof(SlabHeader));
 }
 
-// The header of the slab whose data area holds `address`, found from the chunk's own headers
+// The header of the slab whose data area holds `address`, found from the chunk's own page table
 // (never from a back-pointer), or nullptr when the address lies in page 0 or in a free page.
-// A slab starts at most kMaxSlabPages - 1 pages before any of its addresses, and the headers of
-// the pages inside it are zero while it lives. Precondition: `address` is in a mapped chunk.
+// Precondition: `address` is in a mapped chunk.
 inline SlabHeader* slab_containing(const void* address) {
   ChunkHeader* chunk = chunk_of(address);
-  const unsigned page = page_index(address);
-  for (unsigned first = page; first >= 1 && page - first < kMaxSlabPages; --first) {
-    SlabHeader* header = slab_header_at(chunk, first);
-    if (!header->in_use()) continue;
-    const bool inside = static_cast<const std::byte*>(address) < header->data() + header->length();
-    return inside && header->class_index() < kClassCount ? header : nullptr;
+  const unsigned first = chunk->slab_start[page_index(address)].load(std::memory_order_relaxed);
+  if (first == 0) return nullptr;
+  SlabHeader* header = slab_header_at(chunk, first);
+  return header->class_index() < kClassCount ? header : nullptr;
+}
+
+// Records the slab of `count` pages at `first` in the page table (first = 0: takes it out).
+inline void set_slab_pages(ChunkHeader* chunk, unsigned first, unsigned count, unsigned start) {
+  for (unsigned page = first; page < first + count; ++page) {
+    chunk->slab_start[page].store(static_cast<std::uint8_t>(start), std::memory_order_relaxed);
   }
-  return nullptr;
 }
 
 // Mask of `count` pages starting at `first`.

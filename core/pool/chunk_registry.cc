@@ -10,14 +10,14 @@
 #include "pool/chunk.h"
 
 namespace nodealloc::chunk_registry {
+
+std::atomic<std::atomic<std::uint64_t>*> detail::bitmap{nullptr};
+
 namespace {
 
-constexpr unsigned kAddressBits = 47;
-constexpr unsigned kGranuleShift = std::countr_zero(kChunkSize);  // one bit per chunk-sized granule
-constexpr std::uintptr_t kGranules = std::uintptr_t{1} << (kAddressBits - kGranuleShift);
+using detail::bitmap;
 constexpr std::size_t kBitmapBytes = kGranules / 8;
-
-std::atomic<std::atomic<std::uint64_t>*> bitmap{nullptr};
+static_assert(kChunkSize == Config::kChunkSize);
 
 std::atomic<std::uint64_t>* get_bitmap() noexcept {
   std::atomic<std::uint64_t>* words = bitmap.load(std::memory_order_acquire);
@@ -49,13 +49,6 @@ void remove(const void* chunk) noexcept {
   const std::uintptr_t granule = reinterpret_cast<std::uintptr_t>(chunk) >> kGranuleShift;
   if (words == nullptr || granule >= kGranules) return;
   words[granule / 64].fetch_and(~(std::uint64_t{1} << (granule % 64)), std::memory_order_release);
-}
-
-bool contains(const void* address) noexcept {
-  std::atomic<std::uint64_t>* words = bitmap.load(std::memory_order_acquire);
-  const std::uintptr_t granule = reinterpret_cast<std::uintptr_t>(address) >> kGranuleShift;
-  if (words == nullptr || granule >= kGranules) return false;
-  return (words[granule / 64].load(std::memory_order_relaxed) >> (granule % 64)) & 1;
 }
 
 }  // namespace nodealloc::chunk_registry

@@ -20,7 +20,7 @@ ChunkHeader* Pool::map_chunk() noexcept {
     source_.unmap(memory, kChunkSize);  // a chunk the pointer check cannot vouch for
     return nullptr;
   }
-  auto* chunk = new (memory) ChunkHeader{kChunkMagic, chunks_, nullptr, kAllDataPages, 0};
+  auto* chunk = new (memory) ChunkHeader{kChunkMagic, chunks_, nullptr, kAllDataPages, 0, {}};
   for (unsigned page = 0; page < kPagesPerChunk; ++page) new (slab_header_at(chunk, page)) SlabHeader;
   if (chunks_ != nullptr) chunks_->prev = chunk;
   chunks_ = chunk;
@@ -72,6 +72,7 @@ SlabHeader* Pool::acquire_slab(unsigned class_index) noexcept {
   header->set_data(page_address(chunk, first));
   header->set_class_index(class_index);
   header->set_length(std::size_t{size.slab_pages} * kSlabPageSize);
+  set_slab_pages(chunk, first, size.slab_pages, first);
   return header;
 }
 
@@ -84,6 +85,7 @@ void Pool::release_slab(SlabHeader* header) noexcept {
   mark_no_access(data, std::size_t{count} * kSlabPageSize);
 
   std::lock_guard<std::mutex> lock(mutex_);
+  set_slab_pages(chunk, first, count, 0);
   new (header) SlabHeader;  // node slot zero: not a slab, validate() and stats skip it
   chunk->free_pages |= pages;
   chunk->dirty_pages |= pages;

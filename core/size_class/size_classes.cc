@@ -27,6 +27,10 @@ const char* validate_size_classes() {
       return "capacity is not the number of buffers that fit the slab";
     }
     if (c.refill_batch == 0 || c.cache_limit < c.refill_batch) return "cache batch or limit out of range";
+    if (c.stride_reciprocal * c.stride < (std::uint64_t{1} << kReciprocalShift) ||
+        (c.stride_reciprocal - 1) * c.stride >= (std::uint64_t{1} << kReciprocalShift)) {
+      return "a stride's reciprocal is not ceil(2^40 / stride)";
+    }
     if (i > 0 && c.stride > 128) {
       const std::size_t smallest_request = size_class(i - 1).usable + 1;
       if (static_cast<double>(c.usable - smallest_request) > kMaxWasteFraction * c.stride) {

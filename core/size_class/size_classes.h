@@ -46,7 +46,17 @@ struct SizeClass {
   std::uint32_t capacity;           // blocks per slab
   std::uint32_t refill_batch;       // blocks a thread cache carves or takes at once
   std::uint32_t cache_limit;        // longest a thread cache's free list of the class may grow
+  std::uint64_t stride_reciprocal;  // ceil(2^kReciprocalShift / stride): see buffer_index()
 };
+
+// Dividing by a stride without a division: for every offset inside a slab (below 2^19),
+//   offset / stride == (offset * ceil(2^40 / stride)) >> 40.
+// Why: the product overshoots offset / stride by less than offset / 2^40 < 2^-21, and a quotient's
+// fraction is at most 1 - 1/stride, with 1/stride >= 2^-16; so the floor never reaches the next
+// integer. The validator checks the reciprocals; a unit test checks every offset of every class.
+inline constexpr unsigned kReciprocalShift = 40;
+static_assert(kMaxSlabPages * kSlabPageSize <= std::size_t{1} << 19 && kMaxStride <= std::size_t{1} << 16,
+              "the bound above holds for these slab and stride limits");
 
 constexpr std::size_t stride_of_class(unsigned index) {
   if (index < 8) return 16 * (index + 1);
@@ -74,7 +84,8 @@ constexpr SizeClass make_size_class(unsigned index) {
                    static_cast<std::uint32_t>(slab_bytes / kSlabPageSize),
                    static_cast<std::uint32_t>((slab_bytes - first) / stride),
                    static_cast<std::uint32_t>(batch),
-                   static_cast<std::uint32_t>(Config::kCacheLimitInRefills * batch)};
+                   static_cast<std::uint32_t>(Config::kCacheLimitInRefills * batch),
+                   ((std::uint64_t{1} << kReciprocalShift) + stride - 1) / stride};
 }
 
 struct SizeClassTable {
@@ -90,6 +101,11 @@ constexpr SizeClassTable make_size_class_table() {
 inline constexpr SizeClassTable kSizeClasses = make_size_class_table();
 
 constexpr const SizeClass& size_class(unsigned index) { return kSizeClasses.classes[index]; }
+
+// offset / size.stride for an offset inside a slab of the class, by multiplication (see above).
+constexpr std::size_t buffer_index(const SizeClass& size, std::size_t offset) {
+  return static_cast<std::size_t>((offset * size.stride_reciprocal) >> kReciprocalShift);
+}
 
 // The arithmetic behind class_for_size, for any size.
 constexpr unsigned compute_class_for_size(std::size_t size) {
