@@ -111,13 +111,85 @@ TEST_F(MisuseTest, WriteAfterFreeThatCorruptsTheFreeList) {
   void* victim = allocate(40);
   void* live = allocate(40);
   free(victim);
-  std::memcpy(victim, &live, sizeof live);  // use after free: the free list now leads to `live`
+  std::memcpy(victim, &live, sizeof live);  // use after free: the raw address of a live block
+  // The link is encoded, so the raw address decodes to garbage: caught at the first pop, before
+  // anything follows it.
   EXPECT_DEATH(
       {
         allocate(40);  // victim
-        allocate(40);  // `live`, which is not free
+        allocate(40);  // would be `live`
       },
-      report_line("corrupted free list", live));
+      report_line("corrupted free list", victim, "\\(class=2, link=0x[0-9a-f]+\\)"));
+}
+
+// The two free-list attacks of issue 9, as a user would write them.
+TEST_F(MisuseTest, AWriteAfterFreeOverTheWholeBlockIsReportedNotACrashInMalloc) {
+  if (kBuiltWithAsan) GTEST_SKIP() << "ASan reports the write itself";
+  void* keep = allocate(64);  // keeps the slab
+  void* block = allocate(64);
+  free(block);
+  std::memset(block, 0x41, 64);
+  EXPECT_DEATH(
+      {
+        for (int i = 0; i < 3; ++i) allocate(64);
+      },
+      report_line("corrupted free list", block, "\\(class=4, link=0x[0-9a-f]+\\)"));
+  free(keep);
+}
+
+TEST_F(MisuseTest, AForgedLinkToAChosenAddressIsNeverHandedOut) {
+  if (kBuiltWithAsan) GTEST_SKIP() << "ASan reports the write itself";
+  alignas(16) static unsigned char target[64];
+  std::uintptr_t forged_tag = 1;  // the old one-bit free tag, forged before the chosen address
+  std::memcpy(target, &forged_tag, sizeof forged_tag);
+  void* chosen = target + 16;
+  void* first = allocate(8);
+  void* second = allocate(8);
+  free(first);
+  free(second);
+  std::memcpy(second, &chosen, sizeof chosen);  // second is the list head: its link now "leads" to chosen
+  EXPECT_DEATH(
+      {
+        void* a = allocate(8);
+        void* b = allocate(8);
+        std::printf("%p %p\n", a, b);  // never reached: no forged pointer is handed out
+      },
+      report_line("corrupted free list", second, "\\(class=0, link=0x[0-9a-f]+\\)"));
+}
+
+TEST_F(MisuseTest, ALinkIntoALiveBlockNeverMakesTwoBlocksOverlap) {
+  if (kBuiltWithAsan) GTEST_SKIP() << "ASan reports the write itself";
+  auto* live = static_cast<char*>(allocate(100));
+  void* victim = allocate(100);
+  free(victim);
+  void* inside = live + 16;
+  std::memcpy(victim, &inside, sizeof inside);
+  EXPECT_DEATH(
+      {
+        allocate(100);
+        allocate(100);
+      },
+      report_line("corrupted free list", victim, "\\(class=6, link=0x[0-9a-f]+\\)"));
+}
+
+// kEncodedFreeLinks: a free block's first word is not the address of the next one, and a block
+// handed out carries no encoded word.
+TEST_F(MisuseTest, FreeLinksAreEncodedAndClearedOnHandOut) {
+  if (kBuiltWithAsan) GTEST_SKIP() << "reads freed memory on purpose";
+  if (!enabled(Mitigation::kEncodedFreeLinks)) GTEST_SKIP() << "kEncodedFreeLinks is off";
+  void* a = allocate(40);
+  void* b = allocate(40);
+  free(a);
+  free(b);  // b's link names a
+  std::uintptr_t word = 0;
+  std::memcpy(&word, b, sizeof word);
+  EXPECT_NE(word, reinterpret_cast<std::uintptr_t>(a));
+  EXPECT_NE(word, 0u);
+  void* again = allocate(40);
+  ASSERT_EQ(again, b);
+  std::memcpy(&word, again, sizeof word);
+  EXPECT_EQ(word, 0u);
+  free(again);
 }
 
 }  // namespace

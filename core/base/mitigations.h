@@ -21,11 +21,19 @@
 //                     "live" bit (headers are 128-byte aligned, so the low bits are free); free()
 //                     finds it clear on a second free. Cost: a load and a store on malloc and on
 //                     free. Reports: "double free".
-//   kFreeListCheck    a free list corrupted by a write after free: a block a free list hands out
-//                     must not carry the live bit. Cost: a test on malloc; needs kDoubleFree's bit.
+//   kEncodedFreeLinks free-list poisoning: a free block's link is stored XORed with a per-process
+//                     secret and the block's own address (hardening/free_link.h), so a write after
+//                     free cannot choose where the list leads; the link is cleared when the block
+//                     is handed out, so no user sees an encoded word. Cost: a load and two XORs
+//                     per push and per pop, a store per malloc.
+//   kFreeListCheck    a free list corrupted by a write after free: every link is checked before it
+//                     is followed (16-byte aligned, in a chunk, in a slab of the list's class, at a
+//                     block's start), and a block a free list hands out must not carry the live
+//                     bit. Cost: a registry test, a page-table load and a multiply per malloc.
 //                     Reports: "corrupted free list".
 //
-// Presets: none = {}; standard = {kPointerCheck, kDoubleFree, kFreeListCheck}; full = standard,
+// Presets: none = {}; standard = {kPointerCheck, kDoubleFree, kFreeListCheck, kEncodedFreeLinks};
+// full = standard,
 // until costlier checks join it. The Node's own bounds checks (header positions, buffer indexes)
 // are not mitigations: they are always on.
 #pragma once
@@ -42,6 +50,7 @@ enum class Mitigation : unsigned {
   kPointerCheck = 1u << 0,
   kDoubleFree = 1u << 1,
   kFreeListCheck = 1u << 2,
+  kEncodedFreeLinks = 1u << 3,
 };
 
 // A set of mitigations, built from their names.
@@ -59,7 +68,7 @@ class MitigationSet {
 namespace preset {
 inline constexpr MitigationSet kNone{};
 inline constexpr MitigationSet kStandard{Mitigation::kPointerCheck, Mitigation::kDoubleFree,
-                                         Mitigation::kFreeListCheck};
+                                         Mitigation::kFreeListCheck, Mitigation::kEncodedFreeLinks};
 inline constexpr MitigationSet kFull = kStandard;
 }  // namespace preset
 

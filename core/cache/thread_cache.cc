@@ -31,7 +31,7 @@ std::uint32_t ThreadCache::take_blocks(SlabHeader* header, unsigned class_index)
   for (std::uint32_t i = count; i-- > 0;) {  // backwards, so the list pops in address order
     // The back-pointer stays poisoned: the Node writes it through the sanitizer-exempt store.
     std::byte* block = node.aligned_addr_in_buffer(carved + i, kMinAlignment, size.usable);
-    set_next_free(block, head);
+    free_link::store(block, head);
     head = block;
   }
   header->set_carved(carved + count);
@@ -84,7 +84,7 @@ void ThreadCache::slab_gained_free_blocks(SlabHeader* header, unsigned class_ind
 // Splices the chain first..last (already linked, `count` blocks) onto the slab's local list.
 void ThreadCache::give_back_to_own_slab(SlabHeader* header, void* first, void* last,
                                         std::uint32_t count) noexcept {
-  set_next_free(last, header->local_free());
+  free_link::store(last, header->local_free());
   header->set_local_free(first);
   header->set_used(header->used() - count);
 }
@@ -98,10 +98,10 @@ void ThreadCache::flush(unsigned class_index, std::uint32_t count) noexcept {
     SlabHeader* header = SlabNode::header_of(first);
     void* last = first;
     std::uint32_t run = 1;
-    void* next = next_free(first);
+    void* next = free_link::next(first, class_index);
     while (run < count && next != nullptr && SlabNode::header_of(next) == header) {
       last = next;
-      next = next_free(next);
+      next = free_link::next(next, class_index);
       ++run;
     }
     list.head = next;
@@ -120,7 +120,7 @@ void ThreadCache::free_to_remote_slab(SlabHeader* header, void* first, void* las
   std::atomic_ref<std::uintptr_t> remote = header->remote_free();
   std::uintptr_t old_head = remote.load(std::memory_order_relaxed);
   do {
-    set_next_free(last, reinterpret_cast<void*>(old_head));
+    free_link::store(last, reinterpret_cast<void*>(old_head));
   } while (!remote.compare_exchange_weak(old_head, reinterpret_cast<std::uintptr_t>(first),
                                          std::memory_order_release, std::memory_order_relaxed));
   if (old_head != 0) return;  // the owner was told already, when the list became non-empty
@@ -142,15 +142,16 @@ void ThreadCache::collect_remote_frees() noexcept {
     auto* blocks = reinterpret_cast<void*>(header->remote_free().exchange(0, std::memory_order_acquire));
     std::size_t count = 0;
     void* tail = nullptr;
-    for (void* block = blocks; block != nullptr; block = next_free(block)) {
+    const unsigned class_index = header->class_index();
+    for (void* block = blocks; block != nullptr; block = free_link::next(block, class_index)) {
       tail = block;
       ++count;
     }
     if (tail != nullptr) {
-      set_next_free(tail, header->local_free());
+      free_link::store(tail, header->local_free());
       header->set_local_free(blocks);
       header->set_used(header->used() - count);
-      slab_gained_free_blocks(header, header->class_index());
+      slab_gained_free_blocks(header, class_index);
     }
     header = next;
   }

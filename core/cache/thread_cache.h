@@ -1,8 +1,8 @@
 // ThreadCache: one thread's free lists, and the slabs it owns. The fast path lives here.
 //
 // Per size class a cache holds
-//   - a free list of blocks (LIFO, linked through each free block's first word): malloc pops,
-//     free pushes, no lock, no atomic. A free that takes it past limit(class) flushes half of it;
+//   - a free list of blocks (LIFO, linked through each free block's first word, encoded and
+//     checked by hardening/free_link.h): malloc pops, free pushes, no lock, no atomic. A free that takes it past limit(class) flushes half of it;
 //     a refill may make it longer than the limit, since it takes a slab's whole free list at once;
 //   - the slab it is carving ("current") and a list of other owned slabs that have free blocks
 //     ("partial", a SlabList: header words 7 and 8, word 7 the seed's free link), among them at
@@ -32,6 +32,7 @@
 #include <cstdint>
 
 #include "base/fault_injection.h"
+#include "hardening/free_link.h"
 #include "pool/pool.h"
 #include "pool/slab.h"
 #include "pool/slab_list.h"
@@ -61,7 +62,7 @@ class ThreadCache {
     FreeList& list = lists_[class_index];
     void* block = list.head;
     if (block != nullptr) [[likely]] {
-      list.head = next_free(block);
+      list.head = free_link::next(block, class_index);
       --list.count;
       return block;
     }
@@ -71,7 +72,7 @@ class ThreadCache {
   // Takes back a block of the class (any owner's).
   void deallocate(void* block, unsigned class_index) noexcept {
     FreeList& list = lists_[class_index];
-    set_next_free(block, NODEALLOC_FAULT(lost_free_link) ? nullptr : list.head);
+    free_link::store(block, NODEALLOC_FAULT(lost_free_link) ? nullptr : list.head);
     list.head = block;
     if (++list.count > list.limit) [[unlikely]] flush(class_index, list.count / 2);
   }

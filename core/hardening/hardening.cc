@@ -18,17 +18,10 @@ void Hardening::check_pointer_slow(const void* block) noexcept {
   }
   SlabHeader* header = slab_containing(block);
   if (header == nullptr) report_fatal(FatalError::kInvalidFree, block, {{"chunk_page", page_index(block)}});
-  const unsigned class_index = header->class_index();
-  const SizeClass& size = size_class(class_index);
-  // Before the first buffer (its address's low bits underflow into a huge offset), past the last
-  // one, or off a block's start: all one comparison each, no division (buffer_index).
-  const auto offset = static_cast<std::size_t>(static_cast<const std::byte*>(block) -
-                                               (header->data() + size.first_buffer));
-  const std::size_t index = buffer_index(size, offset);
-  const std::size_t in_buffer = offset - index * size.stride;
-  if (in_buffer != kWordSize || index >= size.capacity) {
+  const SlabPosition position = slab_position(*header, block);
+  if (!position.is_block) {
     report_fatal(FatalError::kInvalidFree, block,  // inside a block, not at its start
-                 {{"class", class_index}, {"offset_in_buffer", in_buffer}});
+                 {{"class", header->class_index()}, {"offset_in_buffer", position.offset_in_buffer}});
   }
   if (SlabNode::header_of(block) != header) {
     report_fatal(FatalError::kCorruptedBackPointer, block,

@@ -2,20 +2,22 @@
 // calls at fixed points of its paths. Each call compiles to nothing when its mitigation is off,
 // so with -Dhardening=none the allocator's paths are exactly the unhardened ones.
 //
-//   heap path            call                        mitigations
-//   malloc (slab)        on_hand_out(block)          kDoubleFree (sets the live bit), kFreeListCheck
+//   path                 call                        mitigations
+//   free-list push, pop  free_link::store / next     kEncodedFreeLinks, kFreeListCheck (cache/)
+//   malloc (slab)        on_hand_out(block)          kEncodedFreeLinks (clears the link), kDoubleFree
+//                                                    (sets the live bit), kFreeListCheck
 //   free                 check_pointer(block)        kPointerCheck, before anything is read at it
 //   free (slab)          on_free(block)              kDoubleFree
 //   realloc, usable_size check_live(block)           kPointerCheck + kDoubleFree: a freed block is invalid
 //   large malloc / free  on_large_allocated / _freed kPointerCheck: the table of live large blocks
 //   validate()           is_live(block)              the oracle's view of the live bit
 //
-// Where things are: block_state.h (the live bit), live_table.h (live large blocks), this file's
-// .cc (the pointer check). The chunk registry the pointer check asks first is the pool's
+// Where things are: free_link.h (encoded, checked free-list links), block_state.h (the live
+// bit), live_table.h (live large blocks), this file's .cc (the pointer check). The chunk registry the pointer check asks first is the pool's
 // (pool/chunk_registry.h): it must know every chunk the moment it is mapped.
 //
-// Layer: above pool/ (it reads chunks, slab headers and size classes), below heap/; cache/ and
-// large/ never call it.
+// Layer: above pool/ (it reads chunks, slab headers and size classes), below cache/ (whose free
+// lists use free_link.h) and heap/ (which calls this interface); large/ never calls it.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +26,7 @@
 #include "base/mitigations.h"
 #include "base/report.h"
 #include "hardening/block_state.h"
+#include "hardening/free_link.h"
 #include "hardening/live_table.h"
 #include "pool/memory_source.h"
 
@@ -35,7 +38,10 @@ class Hardening {
   Hardening(const Hardening&) = delete;
   Hardening& operator=(const Hardening&) = delete;
 
-  static void on_hand_out(void* block) noexcept { block_state::on_hand_out(block); }
+  static void on_hand_out(void* block) noexcept {
+    free_link::clear(block);
+    block_state::on_hand_out(block);
+  }
   static void on_free(void* block) noexcept { block_state::on_free(block); }
   static bool is_live(const void* block) noexcept { return block_state::is_live(block); }
 

@@ -19,7 +19,7 @@ std::size_t cache_mapping_size() {
 std::size_t remote_count(SlabHeader& header) {
   std::size_t count = 0;
   auto* block = reinterpret_cast<void*>(header.remote_free().load(std::memory_order_acquire));
-  for (; block != nullptr; block = next_free(block)) ++count;
+  for (; block != nullptr; block = free_link::next(block, header.class_index())) ++count;
   return count;
 }
 
@@ -29,7 +29,9 @@ Allocator::Allocator(const AllocatorOptions& options)
     : source_(options.platform != nullptr ? *options.platform : os_platform(), options.memory_limit),
       pool_(source_),
       large_(source_),
-      hardening_(source_) {}
+      hardening_(source_) {
+  free_link::init_secret();  // before this instance writes its first link
+}
 
 Allocator::~Allocator() {
   while (caches_ != nullptr) {

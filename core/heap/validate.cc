@@ -45,14 +45,12 @@ class Validator {
 
   // The block sits on a carved buffer boundary of `header`'s slab and names it.
   SlabHeader* check_block(SlabHeader* header, const void* block, const char* where) {
-    const unsigned c = header->class_index();
-    const SizeClass& size = size_class(c);
-    const auto offset = static_cast<std::size_t>(static_cast<const std::byte*>(block) - header->data());
-    if (offset < size.first_buffer + kWordSize || (offset - size.first_buffer - kWordSize) % size.stride != 0) {
+    const SlabPosition position = slab_position(*header, block);
+    if (!position.is_block) {
       fail("%s: block %p is not on a buffer boundary of its slab", where, block);
       return nullptr;
     }
-    if ((offset - size.first_buffer - kWordSize) / size.stride >= header->carved()) {
+    if (position.index >= header->carved()) {
       fail("%s: block %p lies in the uncarved part of its slab", where, block);
       return nullptr;
     }
@@ -67,7 +65,7 @@ class Validator {
   // header is null). Returns the length, or -1 after a failure.
   long walk(void* head, SlabHeader* header, unsigned c, std::size_t limit, const char* where) {
     long count = 0;
-    for (void* block = head; block != nullptr; block = next_free(block)) {
+    for (void* block = head; block != nullptr; block = free_link::load(block)) {
       if (static_cast<std::size_t>(count) >= limit) {
         fail("%s: list longer than %zu blocks (a cycle?)", where, limit);
         return -1;

@@ -147,15 +147,23 @@ inline SlabNode slab_node(SlabHeader& header, const SizeClass& size) noexcept {
   return SlabNode(&header, header.data() + size.first_buffer, size.stride, size.capacity);
 }
 
-// The free-list link in a free block's first word. The block is poisoned for ASan while free, so
-// these two are exempt from its checks (and only these).
-NODEALLOC_NO_SANITIZE inline void* next_free(const void* block) {
-  void* next;
-  std::memcpy(&next, block, sizeof next);
-  return next;
-}
-NODEALLOC_NO_SANITIZE inline void set_next_free(void* block, void* next) {
-  std::memcpy(block, &next, sizeof next);
+// Where an address lies in its slab's buffers, by the Node's layout and no division (the
+// stride's reciprocal, size_classes.h). Precondition: the header is a slab's (class below
+// kClassCount) and the address lies in its data area; an address before the first buffer gives
+// is_block false.
+struct SlabPosition {
+  std::size_t index;             // the buffer it falls in
+  std::size_t offset_in_buffer;  // from the buffer's start: kWordSize at a block's start
+  bool is_block;                 // the start of a block of one of the slab's buffers
+};
+
+inline SlabPosition slab_position(const SlabHeader& header, const void* address) noexcept {
+  const SizeClass& size = size_class(header.class_index());
+  const std::size_t offset = reinterpret_cast<std::uintptr_t>(address) -
+                             (reinterpret_cast<std::uintptr_t>(header.data()) + size.first_buffer);
+  const std::size_t index = buffer_index(size, offset);
+  const std::size_t in_buffer = offset - index * size.stride;
+  return {index, in_buffer, in_buffer == kWordSize && index < size.capacity};
 }
 
 }  // namespace nodealloc
