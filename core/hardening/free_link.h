@@ -61,9 +61,15 @@ NODEALLOC_NO_SANITIZE inline void* load(const void* block) noexcept {
   return reinterpret_cast<void*>(word ^ key(block));
 }
 
-// Whether `link` may be followed on a free list of class `class_index` (kFreeListCheck's rule).
-inline bool plausible(std::uintptr_t link, unsigned class_index) noexcept {
-  if ((link & (kMinAlignment - 1)) != 0 || !chunk_registry::contains(reinterpret_cast<void*>(link))) return false;
+// Whether `link`, read from `holder` (a block already on the list, so already shown to be a
+// block of the class), may be followed on a free list of class `class_index`: kFreeListCheck's rule.
+// A link into the holder's own chunk needs no registry lookup: that chunk is mapped.
+inline bool plausible(std::uintptr_t link, const void* holder, unsigned class_index) noexcept {
+  constexpr std::uintptr_t kNotABlock =  // unaligned, or above the user address space
+      ~((std::uintptr_t{1} << chunk_registry::kAddressBits) - 1) | (kMinAlignment - 1);
+  if ((link & kNotABlock) != 0) return false;
+  const bool same_chunk = ((link ^ reinterpret_cast<std::uintptr_t>(holder)) & ~(kChunkSize - 1)) == 0;
+  if (!same_chunk && !chunk_registry::contains(reinterpret_cast<void*>(link))) return false;
   const SlabHeader* header = slab_containing(reinterpret_cast<void*>(link));
   return header != nullptr && header->class_index() == class_index &&
          slab_position(*header, reinterpret_cast<void*>(link)).is_block;
@@ -75,7 +81,7 @@ inline void* next(const void* block, unsigned class_index) noexcept {
   void* link = load(block);
   if constexpr (enabled(Mitigation::kFreeListCheck)) {
     const auto address = reinterpret_cast<std::uintptr_t>(link);
-    if (address != 0 && !plausible(address, class_index)) [[unlikely]] {
+    if (address != 0 && !plausible(address, block, class_index)) [[unlikely]] {
       detail::report_corrupted(block, address, class_index);
     }
   }
