@@ -192,5 +192,58 @@ TEST_F(MisuseTest, FreeLinksAreEncodedAndClearedOnHandOut) {
   free(again);
 }
 
+// kFamilyCheck: each family of calls gives back only its own blocks, small or large.
+TEST_F(MisuseTest, BlocksGoBackThroughTheirOwnFamily) {
+  if (!enabled(Mitigation::kFamilyCheck)) GTEST_SKIP() << "kFamilyCheck is off";
+  for (const std::size_t size : {std::size_t{24}, std::size_t{1} << 20}) {
+    void* array = allocator_.allocate(*cache_, size, Family::kNewArray);
+    EXPECT_DEATH(free(array), report_line("alloc-dealloc mismatch", array, "\\(allocated=new\\[\\], freed=free\\)"));
+    EXPECT_DEATH(allocator_.deallocate(*cache_, array, Family::kNew),
+                 report_line("alloc-dealloc mismatch", array, "\\(allocated=new\\[\\], freed=delete\\)"));
+    EXPECT_DEATH(allocator_.reallocate(*cache_, array, 2 * size),
+                 report_line("alloc-dealloc mismatch", array, "\\(allocated=new\\[\\], freed=free\\)"));
+    allocator_.deallocate(*cache_, array, Family::kNewArray);
+
+    void* block = allocate(size);
+    EXPECT_DEATH(allocator_.deallocate(*cache_, block, Family::kNew),
+                 report_line("alloc-dealloc mismatch", block, "\\(allocated=malloc, freed=delete\\)"));
+    EXPECT_DEATH(allocator_.deallocate(*cache_, block, Family::kNewArray),
+                 report_line("alloc-dealloc mismatch", block, "\\(allocated=malloc, freed=delete\\[\\]\\)"));
+    free(block);
+
+    void* object = allocator_.allocate(*cache_, size, Family::kNew);
+    EXPECT_DEATH(allocator_.deallocate(*cache_, object, Family::kNewArray),
+                 report_line("alloc-dealloc mismatch", object, "\\(allocated=new, freed=delete\\[\\]\\)"));
+    allocator_.deallocate(*cache_, object, Family::kNew);
+  }
+}
+
+TEST_F(MisuseTest, ADoubleDeleteIsADoubleFreeNotAMismatch) {
+  void* object = allocator_.allocate(*cache_, 24, Family::kNew);
+  allocator_.deallocate(*cache_, object, Family::kNew);
+  EXPECT_DEATH(allocator_.deallocate(*cache_, object, Family::kNew), report_line("double free", object));
+}
+
+// kSizedDeleteCheck: the size given to sized delete must be one the block was made for.
+TEST_F(MisuseTest, SizedDeleteWithTheWrongSize) {
+  if (!enabled(Mitigation::kSizedDeleteCheck)) GTEST_SKIP() << "kSizedDeleteCheck is off";
+  void* object = allocator_.allocate(*cache_, 40, Family::kNew);  // class of 40: usable 40
+  EXPECT_DEATH(allocator_.deallocate_sized(*cache_, object, 200, 0, Family::kNew),
+               report_line("sized delete mismatch", object, "\\(size=200, usable=40\\)"));
+  EXPECT_DEATH(allocator_.deallocate_sized(*cache_, object, 8, 0, Family::kNew),
+               report_line("sized delete mismatch", object, "\\(size=8, usable=40\\)"));
+  allocator_.deallocate_sized(*cache_, object, 33, 0, Family::kNew);  // same class: fine
+
+  void* large = allocator_.allocate(*cache_, 1 << 20, Family::kNew);
+  EXPECT_DEATH(allocator_.deallocate_sized(*cache_, large, std::size_t{4} << 20, 0, Family::kNew),
+               report_line("sized delete mismatch", large, "\\(size=4194304, usable=[0-9]+\\)"));
+  allocator_.deallocate_sized(*cache_, large, 1 << 20, 0, Family::kNew);
+
+  void* aligned = allocator_.allocate_aligned(*cache_, 100, 256, Family::kNew);
+  EXPECT_DEATH(allocator_.deallocate_sized(*cache_, aligned, 100, 0, Family::kNew),  // its alignment forgotten
+               report_line("sized delete mismatch", aligned, "\\(size=100, usable=[0-9]+\\)"));
+  allocator_.deallocate_sized(*cache_, aligned, 100, 256, Family::kNew);
+}
+
 }  // namespace
 }  // namespace nodealloc

@@ -7,6 +7,7 @@
 #include <new>
 #include <vector>
 
+#include "api/nodealloc.h"
 #include "heap/allocator.h"
 
 namespace {
@@ -54,6 +55,28 @@ TEST(NewDelete, AlignedAndSizedForms) {
   void* raw = ::operator new(100, std::align_val_t{4096});
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(raw) % 4096, 0u);
   ::operator delete(raw, 100, std::align_val_t{4096});
+}
+
+// Hides where a pointer comes from, so the compiler does not warn about the mismatch on purpose.
+template <class T>
+T* opaque(T* pointer) {
+  asm volatile("" : "+r"(pointer));
+  return pointer;
+}
+
+// The real operators: each gives back only its own family's blocks (kFamilyCheck). malloc and
+// free are glibc's in this program (only new and delete are replaced), so the C API stands in.
+TEST(NewDeleteMisuse, FreeOfNewArrayAndDeleteOfMallocAreReported) {
+  if (!nodealloc::enabled(nodealloc::Mitigation::kFamilyCheck)) GTEST_SKIP() << "kFamilyCheck is off";
+  int* numbers = opaque(new int[4]);
+  EXPECT_DEATH(na_free(numbers), "^nodealloc: fatal: alloc-dealloc mismatch at 0x[0-9a-f]+ \\(allocated=new\\[\\], freed=free\\)\n$");
+  delete[] numbers;
+  auto* raw = opaque(static_cast<int*>(na_malloc(sizeof(int))));
+  EXPECT_DEATH(delete raw, "^nodealloc: fatal: alloc-dealloc mismatch at 0x[0-9a-f]+ \\(allocated=malloc, freed=delete\\)\n$");
+  na_free(raw);
+  auto* one = opaque(new Aligned);
+  EXPECT_DEATH(delete[] one, "alloc-dealloc mismatch at 0x[0-9a-f]+ \\(allocated=new, freed=delete\\[\\]\\)");
+  delete one;
 }
 
 }  // namespace

@@ -21,19 +21,29 @@ namespace nodealloc::capi {
   return nullptr;
 }
 
-inline void* malloc_impl(std::size_t size) {
+// `family` says which calls will give the block back (free, or the delete of the override's
+// operator new / new[]): kFamilyCheck checks it.
+inline void* malloc_impl(std::size_t size, Family family = Family::kMalloc) {
   ThreadCache* cache = current_cache();
   if (cache == nullptr) [[unlikely]] return out_of_memory();
-  void* block = default_allocator_of_cache_holder().allocate(*cache, size);
+  void* block = default_allocator_of_cache_holder().allocate(*cache, size, family);
   if (block == nullptr) [[unlikely]] return out_of_memory();
   return block;
 }
 
-inline void free_impl(void* block) {
+inline void free_impl(void* block, Family family = Family::kMalloc) {
   if (block == nullptr) return;
   ThreadCache* cache = current_cache();
   if (cache == nullptr) [[unlikely]] return;  // no cache can be had: the block stays allocated
-  default_allocator_of_cache_holder().deallocate(*cache, block);
+  default_allocator_of_cache_holder().deallocate(*cache, block, family);
+}
+
+// Sized operator delete: `size` (and `alignment`, 0 for none) as the caller says it allocated.
+inline void sized_free_impl(void* block, std::size_t size, std::size_t alignment, Family family) {
+  if (block == nullptr) return;
+  ThreadCache* cache = current_cache();
+  if (cache == nullptr) [[unlikely]] return;
+  default_allocator_of_cache_holder().deallocate_sized(*cache, block, size, alignment, family);
 }
 
 inline void* calloc_impl(std::size_t count, std::size_t size) {
@@ -62,16 +72,16 @@ inline void* reallocarray_impl(void* block, std::size_t count, std::size_t size)
 
 // glibc's memalign (and 2.36's aligned_alloc, which is memalign): an alignment above half the
 // address space is EINVAL; one up to 16 is malloc's; one that is not a power of two is rounded up.
-inline void* memalign_impl(std::size_t alignment, std::size_t size) {
+inline void* memalign_impl(std::size_t alignment, std::size_t size, Family family = Family::kMalloc) {
   if (alignment > std::numeric_limits<std::size_t>::max() / 2 + 1) {
     errno = EINVAL;
     return nullptr;
   }
-  if (alignment <= kMinAlignment) return malloc_impl(size);
+  if (alignment <= kMinAlignment) return malloc_impl(size, family);
   if (!is_power_of_two(alignment)) alignment = std::size_t{1} << (64 - __builtin_clzl(alignment));
   ThreadCache* cache = current_cache();
   if (cache == nullptr) return out_of_memory();
-  void* block = default_allocator_of_cache_holder().allocate_aligned(*cache, size, alignment);
+  void* block = default_allocator_of_cache_holder().allocate_aligned(*cache, size, alignment, family);
   return block != nullptr ? block : out_of_memory();
 }
 

@@ -32,8 +32,18 @@
 //                     bit. Cost: a registry test, a page-table load and a multiply per malloc.
 //                     Reports: "corrupted free list".
 //
-// Presets: none = {}; standard = {kPointerCheck, kDoubleFree, kFreeListCheck, kEncodedFreeLinks};
-// full = standard,
+//   kFamilyCheck      a block given back by the wrong family of calls: free() of a new or new[]
+//                     block, delete of a malloc or new[] block, delete[] of a new block. The family
+//                     is kept in two more state bits of the back-pointer word; a free compares the
+//                     whole state at once. Cost: nothing beyond kDoubleFree's compare.
+//                     Reports: "alloc-dealloc mismatch (allocated=new[], freed=free)".
+//   kSizedDeleteCheck sized operator delete with a size the block was not allocated with: for a
+//                     slab block the size (and alignment) must map to the block's class, for a large
+//                     block it must fit. Cost: a class lookup per sized delete.
+//                     Reports: "sized delete mismatch (size=, usable=)".
+//
+// Presets: none = {}; standard = {kPointerCheck, kDoubleFree, kFreeListCheck, kEncodedFreeLinks,
+// kFamilyCheck, kSizedDeleteCheck}; full = standard,
 // until costlier checks join it. The Node's own bounds checks (header positions, buffer indexes)
 // are not mitigations: they are always on.
 #pragma once
@@ -51,6 +61,8 @@ enum class Mitigation : unsigned {
   kDoubleFree = 1u << 1,
   kFreeListCheck = 1u << 2,
   kEncodedFreeLinks = 1u << 3,
+  kFamilyCheck = 1u << 4,
+  kSizedDeleteCheck = 1u << 5,
 };
 
 // A set of mitigations, built from their names.
@@ -67,8 +79,9 @@ class MitigationSet {
 
 namespace preset {
 inline constexpr MitigationSet kNone{};
-inline constexpr MitigationSet kStandard{Mitigation::kPointerCheck, Mitigation::kDoubleFree,
-                                         Mitigation::kFreeListCheck, Mitigation::kEncodedFreeLinks};
+inline constexpr MitigationSet kStandard{Mitigation::kPointerCheck,     Mitigation::kDoubleFree,
+                                         Mitigation::kFreeListCheck,    Mitigation::kEncodedFreeLinks,
+                                         Mitigation::kFamilyCheck,      Mitigation::kSizedDeleteCheck};
 inline constexpr MitigationSet kFull = kStandard;
 }  // namespace preset
 

@@ -70,6 +70,10 @@ const char* fatal_error_name(FatalError error) noexcept {
       return "corrupted back-pointer";
     case FatalError::kCorruptedFreeList:
       return "corrupted free list";
+    case FatalError::kAllocDeallocMismatch:
+      return "alloc-dealloc mismatch";
+    case FatalError::kSizedDeleteMismatch:
+      return "sized delete mismatch";
   }
   return "unknown error";
 }
@@ -86,8 +90,11 @@ void report_fatal(FatalError error, const void* address,
     line.append(separator);
     line.append(detail.name);
     line.append("=");
-    if (detail.format == FatalDetail::Format::kHex) line.append_hex(detail.value);
-    else line.append_decimal(detail.value);
+    switch (detail.format) {
+      case FatalDetail::Format::kHex: line.append_hex(detail.value); break;
+      case FatalDetail::Format::kText: line.append(detail.text != nullptr ? detail.text : "?"); break;
+      case FatalDetail::Format::kDecimal: line.append_decimal(detail.value); break;
+    }
     separator = ", ";
   }
   if (details.size() != 0) line.append(")");

@@ -23,6 +23,8 @@ enum class FatalError {
   kDoubleFree,                 // free of a block that is already free
   kCorruptedBackPointer,       // the word before a block does not name the block's header
   kCorruptedFreeList,          // a free list handed out a block that was not free
+  kAllocDeallocMismatch,       // a block given back by another family of calls (free of new[]...)
+  kSizedDeleteMismatch,        // sized operator delete with a size the block was not made for
 };
 
 // The stable name printed for each error, e.g. "header position out of bounds".
@@ -32,13 +34,17 @@ const char* fatal_error_name(FatalError error) noexcept;
 // decimal; addresses and raw metadata words in hex (FatalDetail::address), so they read as the
 // pointers they are.
 struct FatalDetail {
-  enum class Format : unsigned char { kDecimal, kHex };
+  enum class Format : unsigned char { kDecimal, kHex, kText };
   const char* name;
   std::uintmax_t value;
   Format format = Format::kDecimal;
+  const char* text = nullptr;  // kText: a fixed name (a family of calls, say), printed as is
 
   static FatalDetail address(const char* name, std::uintmax_t value) noexcept {
     return {name, value, Format::kHex};
+  }
+  static FatalDetail word(const char* name, const char* text) noexcept {
+    return {name, 0, Format::kText, text};
   }
 };
 

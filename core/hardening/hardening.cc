@@ -29,6 +29,42 @@ void Hardening::check_pointer_slow(const void* block) noexcept {
   }
 }
 
+const char* family_name(Family family) noexcept {
+  switch (family) {
+    case Family::kMalloc: return "malloc";
+    case Family::kNew: return "new";
+    case Family::kNewArray: return "new[]";
+  }
+  return "?";
+}
+
+namespace {
+
+// What gives a block of each family back: free for malloc's, delete for new's...
+const char* release_name(Family family) noexcept {
+  switch (family) {
+    case Family::kMalloc: return "free";
+    case Family::kNew: return "delete";
+    case Family::kNewArray: return "delete[]";
+  }
+  return "?";
+}
+
+}  // namespace
+
+void block_state::report_bad_free(const void* block, std::uintptr_t state, Family family) noexcept {
+  if ((state & kLive) == 0) report_fatal(FatalError::kDoubleFree, block);
+  const auto allocated = static_cast<Family>(state >> kFamilyShift);
+  report_fatal(FatalError::kAllocDeallocMismatch, block,
+               {FatalDetail::word("allocated", family_name(allocated)), FatalDetail::word("freed", release_name(family))});
+}
+
+void Hardening::check_sized_delete_slow(const void* block, std::size_t size, std::size_t alignment,
+                                        unsigned class_index, std::size_t usable) noexcept {
+  const bool fits = class_index < kClassCount ? class_for(size, alignment) == class_index : size <= usable;
+  if (!fits) report_fatal(FatalError::kSizedDeleteMismatch, block, {{"size", size}, {"usable", usable}});
+}
+
 void Hardening::check_live_slow(const void* block, FatalError if_free) noexcept {
   check_pointer_slow(block);
   if constexpr (enabled(Mitigation::kDoubleFree)) {

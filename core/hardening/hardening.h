@@ -4,10 +4,11 @@
 //
 //   path                 call                        mitigations
 //   free-list push, pop  free_link::store / next     kEncodedFreeLinks, kFreeListCheck (cache/)
-//   malloc (slab)        on_hand_out(block)          kEncodedFreeLinks (clears the link), kDoubleFree
-//                                                    (sets the live bit), kFreeListCheck
+//   malloc (any block)   on_hand_out(block, family)  kEncodedFreeLinks (clears the link), kDoubleFree
+//                                                    and kFamilyCheck (set the state), kFreeListCheck
 //   free                 check_pointer(block)        kPointerCheck, before anything is read at it
-//   free (slab)          on_free(block)              kDoubleFree
+//   free                 on_free(block, family)      kDoubleFree, kFamilyCheck
+//   sized delete         check_sized_delete(...)     kSizedDeleteCheck
 //   realloc, usable_size check_live(block)           kPointerCheck + kDoubleFree: a freed block is invalid
 //   large malloc / free  on_large_allocated / _freed kPointerCheck: the table of live large blocks
 //   validate()           is_live(block)              the oracle's view of the live bit
@@ -20,6 +21,7 @@
 // lists use free_link.h) and heap/ (which calls this interface); large/ never calls it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 
@@ -38,11 +40,25 @@ class Hardening {
   Hardening(const Hardening&) = delete;
   Hardening& operator=(const Hardening&) = delete;
 
-  static void on_hand_out(void* block) noexcept {
+  // A block (slab or large) is handed out by a call of `family`; a slab block has just left a
+  // free list.
+  static void on_hand_out(void* block, Family family) noexcept {
     free_link::clear(block);
-    block_state::on_hand_out(block);
+    block_state::on_hand_out(block, family);
   }
-  static void on_free(void* block) noexcept { block_state::on_free(block); }
+  // A block comes back through a call of `family`, after check_pointer.
+  static void on_free(void* block, Family family) noexcept { block_state::on_free(block, family); }
+  static Family family_of(const void* block) noexcept { return block_state::family_of(block); }
+  static void check_family(const void* block, Family family) noexcept { block_state::check_family(block, family); }
+
+  // kSizedDeleteCheck: `size` (and `alignment`, 0 for none) must be what a block of this class
+  // (or this large block, `usable` bytes) is made for.
+  void check_sized_delete(const void* block, std::size_t size, std::size_t alignment, unsigned class_index,
+                          std::size_t usable) noexcept {
+    if constexpr (enabled(Mitigation::kSizedDeleteCheck)) {
+      check_sized_delete_slow(block, size, alignment, class_index, usable);
+    }
+  }
   static bool is_live(const void* block) noexcept { return block_state::is_live(block); }
 
   // kPointerCheck: returns only when `block` is a block nodealloc handed out (live or free: the
@@ -77,6 +93,8 @@ class Hardening {
  private:
   [[gnu::noinline]] void check_pointer_slow(const void* block) noexcept;
   [[gnu::noinline]] void check_live_slow(const void* block, FatalError if_free) noexcept;
+  [[gnu::noinline]] static void check_sized_delete_slow(const void* block, std::size_t size, std::size_t alignment,
+                                                        unsigned class_index, std::size_t usable) noexcept;
   bool is_live_large(const void* block) noexcept {
     std::lock_guard<std::mutex> lock(mutex_);
     return live_large_.contains(reinterpret_cast<std::uintptr_t>(block));

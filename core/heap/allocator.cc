@@ -62,7 +62,7 @@ void Allocator::release_cache(ThreadCache* cache) noexcept {
   cache->claimed.store(false, std::memory_order_release);
 }
 
-void* Allocator::allocate_large(std::size_t size, std::size_t alignment) noexcept {
+void* Allocator::allocate_large(std::size_t size, std::size_t alignment, Family family) noexcept {
   void* block = large_.allocate(size, alignment);
   if (block == nullptr) return nullptr;
   SlabHeader* header = SlabNode::header_of(block);
@@ -70,7 +70,7 @@ void* Allocator::allocate_large(std::size_t size, std::size_t alignment) noexcep
     large_.deallocate(header);
     return nullptr;
   }
-  mark_live(block, size, LargeBlocks::usable_size(*header, block));
+  hand_out(block, size, LargeBlocks::usable_size(*header, block), family);
   return block;
 }
 
@@ -79,16 +79,29 @@ void Allocator::deallocate_large(SlabHeader* header, void* block) noexcept {
   large_.deallocate(header);
 }
 
-void* Allocator::allocate_aligned(ThreadCache& cache, std::size_t size,
-                                  std::size_t alignment) noexcept {
+void* Allocator::allocate_aligned(ThreadCache& cache, std::size_t size, std::size_t alignment,
+                                  Family family) noexcept {
   if (!is_power_of_two(alignment)) return nullptr;
   const unsigned class_index = class_for(size, alignment);
   if (class_index != kNoClass) {
     void* block = cache.allocate(class_index);
-    if (block != nullptr) hand_out(block, size, size_class(class_index).usable);
+    if (block != nullptr) hand_out(block, size, size_class(class_index).usable, family);
     return block;
   }
-  return allocate_large(size, alignment < kMinAlignment ? kMinAlignment : alignment);
+  return allocate_large(size, alignment < kMinAlignment ? kMinAlignment : alignment, family);
+}
+
+void Allocator::deallocate_sized(ThreadCache& cache, void* block, std::size_t size, std::size_t alignment,
+                                 Family family) noexcept {
+  hardening_.check_pointer(block);
+  if constexpr (enabled(Mitigation::kSizedDeleteCheck)) {
+    const SlabHeader* header = SlabNode::header_of(block);
+    const unsigned class_index = header->class_index();
+    const std::size_t usable = class_index < kClassCount ? size_class(class_index).usable
+                                                         : LargeBlocks::usable_size(*header, block);
+    hardening_.check_sized_delete(block, size, alignment, class_index, usable);
+  }
+  release(cache, block, family);
 }
 
 void* Allocator::allocate_zeroed(ThreadCache& cache, std::size_t count, std::size_t size) noexcept {
@@ -103,6 +116,7 @@ void* Allocator::allocate_zeroed(ThreadCache& cache, std::size_t count, std::siz
 void* Allocator::reallocate(ThreadCache& cache, void* block, std::size_t size) noexcept {
   if (block == nullptr) return allocate(cache, size);
   hardening_.check_live(block, FatalError::kInvalidFree);
+  Hardening::check_family(block, Family::kMalloc);
   const std::size_t usable = usable_size(block);
   const unsigned old_class = SlabNode::header_of(block)->class_index();
   // Keep the block when the request still belongs in it: same class, or a large block that is

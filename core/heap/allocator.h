@@ -75,18 +75,20 @@ class Allocator {
   // Flushes the cache and makes it dormant. The caller stops using it.
   void release_cache(ThreadCache* cache) noexcept;
 
-  void* allocate(ThreadCache& cache, std::size_t size) noexcept {
+  // `family` is the family of calls that will give the block back (kFamilyCheck checks it).
+  void* allocate(ThreadCache& cache, std::size_t size, Family family = Family::kMalloc) noexcept {
     const unsigned class_index = class_for_size(size);
     if (class_index != kNoClass) [[likely]] {
       void* block = cache.allocate(class_index);
-      if (block != nullptr) [[likely]] hand_out(block, size, size_class(class_index).usable);
+      if (block != nullptr) [[likely]] hand_out(block, size, size_class(class_index).usable, family);
       return block;
     }
-    return allocate_large(size, kMinAlignment);
+    return allocate_large(size, kMinAlignment, family);
   }
 
   // `alignment` must be a power of two; anything else gives nullptr.
-  void* allocate_aligned(ThreadCache& cache, std::size_t size, std::size_t alignment) noexcept;
+  void* allocate_aligned(ThreadCache& cache, std::size_t size, std::size_t alignment,
+                         Family family = Family::kMalloc) noexcept;
   // count * size zeroed bytes; nullptr when the product overflows.
   void* allocate_zeroed(ThreadCache& cache, std::size_t count, std::size_t size) noexcept;
   // As C realloc, minus realloc(p, 0) (the C API decides that): nullptr keeps `block` intact.
@@ -95,18 +97,16 @@ class Allocator {
   // `block` must be live: anything else is reported and aborts in hardened builds
   // (base/mitigations.h), and is undefined behaviour without them. The block's header comes
   // from the Node's lookup: its back-pointer.
-  void deallocate(ThreadCache& cache, void* block) noexcept {
+  // `family` is the family of the call that gives it back: free, delete or delete[].
+  void deallocate(ThreadCache& cache, void* block, Family family = Family::kMalloc) noexcept {
     hardening_.check_pointer(block);
-    SlabHeader* header = SlabNode::lookup(SlabHeader::kNodePosition, block).header;
-    const unsigned class_index = header->class_index();
-    if (class_index < kClassCount) [[likely]] {
-      Hardening::on_free(block);
-      mark_freed(block, size_class(class_index).usable);
-      cache.deallocate(block, class_index);
-      return;
-    }
-    deallocate_large(header, block);
+    release(cache, block, family);
   }
+
+  // Sized operator delete: deallocate, after kSizedDeleteCheck has checked that `size` (and
+  // `alignment`, 0 when the delete has none) is what the block was allocated for.
+  void deallocate_sized(ThreadCache& cache, void* block, std::size_t size, std::size_t alignment,
+                        Family family) noexcept;
 
   std::size_t usable_size(const void* block) const noexcept;
 
@@ -127,9 +127,22 @@ class Allocator {
   void unlock_after_fork() noexcept;
 
  private:
-  // A slab block leaves a free list for the user.
-  static void hand_out(void* block, std::size_t size, std::size_t usable) noexcept {
-    Hardening::on_hand_out(block);
+  // The block goes back, after the pointer check.
+  void release(ThreadCache& cache, void* block, Family family) noexcept {
+    SlabHeader* header = SlabNode::lookup(SlabHeader::kNodePosition, block).header;
+    Hardening::on_free(block, family);
+    const unsigned class_index = header->class_index();
+    if (class_index < kClassCount) [[likely]] {
+      mark_freed(block, size_class(class_index).usable);
+      cache.deallocate(block, class_index);
+      return;
+    }
+    deallocate_large(header, block);
+  }
+
+  // A block (a slab block that left a free list, or a fresh large block) goes to the user.
+  static void hand_out(void* block, std::size_t size, std::size_t usable, Family family) noexcept {
+    Hardening::on_hand_out(block, family);
     mark_live(block, size, usable);
   }
 
@@ -137,7 +150,7 @@ class Allocator {
     mark_allocated(block, size);
     if (usable > size) mark_no_access(static_cast<std::byte*>(block) + size, usable - size);
   }
-  void* allocate_large(std::size_t size, std::size_t alignment) noexcept;
+  void* allocate_large(std::size_t size, std::size_t alignment, Family family) noexcept;
   void deallocate_large(SlabHeader* header, void* block) noexcept;
 
   MemorySource source_;

@@ -1,6 +1,8 @@
 // Every replaceable form of operator new and delete, on nodealloc. operator new follows the
 // standard: on failure, call the new-handler and try again, and throw std::bad_alloc when there
-// is none; the nothrow forms return nullptr instead.
+// is none; the nothrow forms return nullptr instead. new hands out blocks of the family kNew, new[]
+// of kNewArray, and each delete gives back its own (kFamilyCheck reports a mismatch); the sized
+// deletes pass their size and alignment on (kSizedDeleteCheck).
 #include <cstddef>
 #include <new>
 
@@ -10,10 +12,14 @@
 
 namespace {
 
-void* allocate_or_handle(std::size_t size, std::size_t alignment) {
+using nodealloc::Family;
+using nodealloc::capi::free_impl;
+using nodealloc::capi::sized_free_impl;
+
+void* allocate_or_handle(std::size_t size, std::size_t alignment, Family family) {
   for (;;) {
-    void* block = alignment == 0 ? nodealloc::capi::malloc_impl(size)
-                                  : nodealloc::capi::memalign_impl(alignment, size);
+    void* block = alignment == 0 ? nodealloc::capi::malloc_impl(size, family)
+                                  : nodealloc::capi::memalign_impl(alignment, size, family);
     if (block != nullptr) return block;
     std::new_handler handler = std::get_new_handler();
     if (handler == nullptr) throw std::bad_alloc();
@@ -21,9 +27,9 @@ void* allocate_or_handle(std::size_t size, std::size_t alignment) {
   }
 }
 
-void* allocate_nothrow(std::size_t size, std::size_t alignment) noexcept {
+void* allocate_nothrow(std::size_t size, std::size_t alignment, Family family) noexcept {
   try {
-    return allocate_or_handle(size, alignment);
+    return allocate_or_handle(size, alignment, family);
   } catch (...) {
     return nullptr;
   }
@@ -31,44 +37,53 @@ void* allocate_nothrow(std::size_t size, std::size_t alignment) noexcept {
 
 constexpr std::size_t align_of(std::align_val_t alignment) { return static_cast<std::size_t>(alignment); }
 
+constexpr Family kNew = Family::kNew;
+constexpr Family kArray = Family::kNewArray;
+
 }  // namespace
 
-NODEALLOC_EXPORT void* operator new(std::size_t size) { return allocate_or_handle(size, 0); }
-NODEALLOC_EXPORT void* operator new[](std::size_t size) { return allocate_or_handle(size, 0); }
+NODEALLOC_EXPORT void* operator new(std::size_t size) { return allocate_or_handle(size, 0, kNew); }
+NODEALLOC_EXPORT void* operator new[](std::size_t size) { return allocate_or_handle(size, 0, kArray); }
 NODEALLOC_EXPORT void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  return allocate_nothrow(size, 0);
+  return allocate_nothrow(size, 0, kNew);
 }
 NODEALLOC_EXPORT void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  return allocate_nothrow(size, 0);
+  return allocate_nothrow(size, 0, kArray);
 }
 NODEALLOC_EXPORT void* operator new(std::size_t size, std::align_val_t alignment) {
-  return allocate_or_handle(size, align_of(alignment));
+  return allocate_or_handle(size, align_of(alignment), kNew);
 }
 NODEALLOC_EXPORT void* operator new[](std::size_t size, std::align_val_t alignment) {
-  return allocate_or_handle(size, align_of(alignment));
+  return allocate_or_handle(size, align_of(alignment), kArray);
 }
 NODEALLOC_EXPORT void* operator new(std::size_t size, std::align_val_t alignment,
                                     const std::nothrow_t&) noexcept {
-  return allocate_nothrow(size, align_of(alignment));
+  return allocate_nothrow(size, align_of(alignment), kNew);
 }
 NODEALLOC_EXPORT void* operator new[](std::size_t size, std::align_val_t alignment,
                                       const std::nothrow_t&) noexcept {
-  return allocate_nothrow(size, align_of(alignment));
+  return allocate_nothrow(size, align_of(alignment), kArray);
 }
 
-NODEALLOC_EXPORT void operator delete(void* block) noexcept { nodealloc::capi::free_impl(block); }
-NODEALLOC_EXPORT void operator delete[](void* block) noexcept { nodealloc::capi::free_impl(block); }
-NODEALLOC_EXPORT void operator delete(void* block, const std::nothrow_t&) noexcept { nodealloc::capi::free_impl(block); }
-NODEALLOC_EXPORT void operator delete[](void* block, const std::nothrow_t&) noexcept { nodealloc::capi::free_impl(block); }
-NODEALLOC_EXPORT void operator delete(void* block, std::size_t) noexcept { nodealloc::capi::free_impl(block); }
-NODEALLOC_EXPORT void operator delete[](void* block, std::size_t) noexcept { nodealloc::capi::free_impl(block); }
-NODEALLOC_EXPORT void operator delete(void* block, std::align_val_t) noexcept { nodealloc::capi::free_impl(block); }
-NODEALLOC_EXPORT void operator delete[](void* block, std::align_val_t) noexcept { nodealloc::capi::free_impl(block); }
-NODEALLOC_EXPORT void operator delete(void* block, std::size_t, std::align_val_t) noexcept { nodealloc::capi::free_impl(block); }
-NODEALLOC_EXPORT void operator delete[](void* block, std::size_t, std::align_val_t) noexcept { nodealloc::capi::free_impl(block); }
+NODEALLOC_EXPORT void operator delete(void* block) noexcept { free_impl(block, kNew); }
+NODEALLOC_EXPORT void operator delete[](void* block) noexcept { free_impl(block, kArray); }
+NODEALLOC_EXPORT void operator delete(void* block, const std::nothrow_t&) noexcept { free_impl(block, kNew); }
+NODEALLOC_EXPORT void operator delete[](void* block, const std::nothrow_t&) noexcept { free_impl(block, kArray); }
+NODEALLOC_EXPORT void operator delete(void* block, std::size_t size) noexcept { sized_free_impl(block, size, 0, kNew); }
+NODEALLOC_EXPORT void operator delete[](void* block, std::size_t size) noexcept {
+  sized_free_impl(block, size, 0, kArray);
+}
+NODEALLOC_EXPORT void operator delete(void* block, std::align_val_t) noexcept { free_impl(block, kNew); }
+NODEALLOC_EXPORT void operator delete[](void* block, std::align_val_t) noexcept { free_impl(block, kArray); }
+NODEALLOC_EXPORT void operator delete(void* block, std::size_t size, std::align_val_t alignment) noexcept {
+  sized_free_impl(block, size, align_of(alignment), kNew);
+}
+NODEALLOC_EXPORT void operator delete[](void* block, std::size_t size, std::align_val_t alignment) noexcept {
+  sized_free_impl(block, size, align_of(alignment), kArray);
+}
 NODEALLOC_EXPORT void operator delete(void* block, std::align_val_t, const std::nothrow_t&) noexcept {
-  nodealloc::capi::free_impl(block);
+  free_impl(block, kNew);
 }
 NODEALLOC_EXPORT void operator delete[](void* block, std::align_val_t, const std::nothrow_t&) noexcept {
-  nodealloc::capi::free_impl(block);
+  free_impl(block, kArray);
 }

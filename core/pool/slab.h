@@ -134,10 +134,12 @@ class SlabHeader : public NodeHeader<kSlabHeaderLen> {
 };
 static_assert(sizeof(SlabHeader) == kSlabHeaderLen);
 
-// The back-pointer word's state bit: kept only when a mitigation reads it (hardening/block_state.h
-// gives it its meaning); otherwise the codec has no state bits and decoding is free.
+// The back-pointer word's state bits: kept only when a mitigation reads them
+// (hardening/block_state.h gives them their meaning: a live bit, and two family bits); otherwise
+// the codec has no state bits and decoding is free.
 inline constexpr std::uintptr_t kBlockStateMask =
-    enabled(Mitigation::kDoubleFree) || enabled(Mitigation::kFreeListCheck) ? 1 : 0;
+    (enabled(Mitigation::kDoubleFree) || enabled(Mitigation::kFreeListCheck) || enabled(Mitigation::kFamilyCheck) ? 1 : 0) |
+    (enabled(Mitigation::kFamilyCheck) ? 6 : 0);
 
 // The allocator's Node: a slab (or large block) header, its data area as the node.
 using SlabNode = NodeView<SlabHeader, std::byte, kBlockStateMask>;
