@@ -245,5 +245,27 @@ TEST_F(MisuseTest, SizedDeleteWithTheWrongSize) {
   allocator_.deallocate_sized(*cache_, aligned, 100, 256, Family::kNew);
 }
 
+// kFreedFill (full): a write after free past the link is reported when the block is handed out
+// again, and the next owner sees none of the old contents.
+TEST_F(MisuseTest, AWriteAfterFreeIsReportedAtTheNextAllocation) {
+  if (!enabled(Mitigation::kFreedFill)) GTEST_SKIP() << "kFreedFill is off (full preset only)";
+  if (kBuiltWithAsan) GTEST_SKIP() << "ASan reports the write itself";
+  auto* block = static_cast<unsigned char*>(allocate(100));
+  free(block);
+  block[37] = 1;  // use after free
+  EXPECT_DEATH(allocate(100), report_line("write after free", block, "\\(offset=37\\)"));
+}
+
+TEST_F(MisuseTest, TheNextOwnerSeesTheFillNotTheOldContents) {
+  if (!enabled(Mitigation::kFreedFill)) GTEST_SKIP() << "kFreedFill is off (full preset only)";
+  auto* secret = static_cast<unsigned char*>(allocate(64));
+  std::memset(secret, 0x5a, 64);
+  free(secret);
+  auto* next = static_cast<unsigned char*>(allocate(64));
+  ASSERT_EQ(next, secret);
+  for (std::size_t i = 0; i < 64; ++i) EXPECT_EQ(next[i], i < 8 ? 0 : 0xdf) << i;
+  free(next);
+}
+
 }  // namespace
 }  // namespace nodealloc

@@ -41,11 +41,15 @@
 //                     slab block the size (and alignment) must map to the block's class, for a large
 //                     block it must fit. Cost: a class lookup per sized delete.
 //                     Reports: "sized delete mismatch (size=, usable=)".
+//   kFreedFill        a write after free past a block's first word, and old contents leaking to the
+//                     next owner: free slab blocks hold a pattern (hardening/freed_fill.h), checked
+//                     when the block is handed out again. Cost: a memset per free and carve, a scan
+//                     per malloc, of the block's usable size. Reports: "write after free (offset=)".
 //
 // Presets: none = {}; standard = {kPointerCheck, kDoubleFree, kFreeListCheck, kEncodedFreeLinks,
-// kFamilyCheck, kSizedDeleteCheck}; full = standard,
-// until costlier checks join it. The Node's own bounds checks (header positions, buffer indexes)
-// are not mitigations: they are always on.
+// kFamilyCheck, kSizedDeleteCheck}; full = standard + {kFreedFill}, and costlier checks to come
+// (quarantine, canaries, guard pages). Presets are built from names, never from bits. The Node's
+// own bounds checks (header positions, buffer indexes) are not mitigations: they are always on.
 #pragma once
 
 #include <initializer_list>
@@ -63,6 +67,7 @@ enum class Mitigation : unsigned {
   kEncodedFreeLinks = 1u << 3,
   kFamilyCheck = 1u << 4,
   kSizedDeleteCheck = 1u << 5,
+  kFreedFill = 1u << 6,
 };
 
 // A set of mitigations, built from their names.
@@ -82,7 +87,10 @@ inline constexpr MitigationSet kNone{};
 inline constexpr MitigationSet kStandard{Mitigation::kPointerCheck,     Mitigation::kDoubleFree,
                                          Mitigation::kFreeListCheck,    Mitigation::kEncodedFreeLinks,
                                          Mitigation::kFamilyCheck,      Mitigation::kSizedDeleteCheck};
-inline constexpr MitigationSet kFull = kStandard;
+inline constexpr MitigationSet kFull{Mitigation::kPointerCheck,     Mitigation::kDoubleFree,
+                                     Mitigation::kFreeListCheck,    Mitigation::kEncodedFreeLinks,
+                                     Mitigation::kFamilyCheck,      Mitigation::kSizedDeleteCheck,
+                                     Mitigation::kFreedFill};
 }  // namespace preset
 
 inline constexpr MitigationSet kEnabledMitigations = NODEALLOC_HARDENING >= 2   ? preset::kFull

@@ -74,6 +74,8 @@ const char* fatal_error_name(FatalError error) noexcept {
       return "alloc-dealloc mismatch";
     case FatalError::kSizedDeleteMismatch:
       return "sized delete mismatch";
+    case FatalError::kWriteAfterFree:
+      return "write after free";
   }
   return "unknown error";
 }

@@ -25,6 +25,7 @@ enum class FatalError {
   kCorruptedFreeList,          // a free list handed out a block that was not free
   kAllocDeallocMismatch,       // a block given back by another family of calls (free of new[]...)
   kSizedDeleteMismatch,        // sized operator delete with a size the block was not made for
+  kWriteAfterFree,             // a freed block's fill was changed before it was handed out again
 };
 
 // The stable name printed for each error, e.g. "header position out of bounds".

@@ -33,6 +33,7 @@
 
 #include "base/fault_injection.h"
 #include "hardening/free_link.h"
+#include "hardening/freed_fill.h"
 #include "pool/pool.h"
 #include "pool/slab.h"
 #include "pool/slab_list.h"

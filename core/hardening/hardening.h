@@ -8,6 +8,8 @@
 //                                                    and kFamilyCheck (set the state), kFreeListCheck
 //   free                 check_pointer(block)        kPointerCheck, before anything is read at it
 //   free                 on_free(block, family)      kDoubleFree, kFamilyCheck
+//   free (slab), carve   on_slab_freed / fill        kFreedFill (cache/ fills what it carves)
+//   malloc (slab)        on_slab_hand_out            kFreedFill (checks the fill)
 //   sized delete         check_sized_delete(...)     kSizedDeleteCheck
 //   realloc, usable_size check_live(block)           kPointerCheck + kDoubleFree: a freed block is invalid
 //   large malloc / free  on_large_allocated / _freed kPointerCheck: the table of live large blocks
@@ -29,6 +31,7 @@
 #include "base/report.h"
 #include "hardening/block_state.h"
 #include "hardening/free_link.h"
+#include "hardening/freed_fill.h"
 #include "hardening/live_table.h"
 #include "pool/memory_source.h"
 
@@ -46,6 +49,13 @@ class Hardening {
     free_link::clear(block);
     block_state::on_hand_out(block, family);
   }
+  // The same, for a slab block of `usable` bytes: its fill must be whole (kFreedFill).
+  static void on_slab_hand_out(void* block, std::size_t usable, Family family) noexcept {
+    on_hand_out(block, family);
+    freed_fill::check(block, usable);
+  }
+  // A slab block came back and passed on_free; fill it before it joins a free list.
+  static void on_slab_freed(void* block, std::size_t usable) noexcept { freed_fill::fill(block, usable); }
   // A block comes back through a call of `family`, after check_pointer.
   static void on_free(void* block, Family family) noexcept { block_state::on_free(block, family); }
   static Family family_of(const void* block) noexcept { return block_state::family_of(block); }

@@ -70,7 +70,7 @@ void* Allocator::allocate_large(std::size_t size, std::size_t alignment, Family 
     large_.deallocate(header);
     return nullptr;
   }
-  hand_out(block, size, LargeBlocks::usable_size(*header, block), family);
+  hand_out_large(block, size, LargeBlocks::usable_size(*header, block), family);
   return block;
 }
 

@@ -133,15 +133,22 @@ class Allocator {
     Hardening::on_free(block, family);
     const unsigned class_index = header->class_index();
     if (class_index < kClassCount) [[likely]] {
-      mark_freed(block, size_class(class_index).usable);
+      const std::size_t usable = size_class(class_index).usable;
+      mark_freed(block, usable);
+      Hardening::on_slab_freed(block, usable);
       cache.deallocate(block, class_index);
       return;
     }
     deallocate_large(header, block);
   }
 
-  // A block (a slab block that left a free list, or a fresh large block) goes to the user.
+  // A slab block that left a free list goes to the user.
   static void hand_out(void* block, std::size_t size, std::size_t usable, Family family) noexcept {
+    Hardening::on_slab_hand_out(block, usable, family);
+    mark_live(block, size, usable);
+  }
+  // A fresh large block goes to the user.
+  static void hand_out_large(void* block, std::size_t size, std::size_t usable, Family family) noexcept {
     Hardening::on_hand_out(block, family);
     mark_live(block, size, usable);
   }
