@@ -89,7 +89,9 @@ TEST_F(MisuseTest, FreeOfAFreeSlabPage) {
 TEST_F(MisuseTest, DoubleFreeOfALargeBlock) {
   void* block = allocate(1 << 20);
   free(block);
-  EXPECT_DEATH(free(block), report_line("invalid free", block));  // unmapped: not nodealloc's now
+  // Unmapped, but freed lately: named for what it is.
+  EXPECT_DEATH(free(block), report_line("double free", block));
+  EXPECT_DEATH(allocator_.reallocate(*cache_, block, 100), report_line("invalid free", block));
 }
 
 TEST_F(MisuseTest, ReallocAndUsableSizeOfAFreedBlock) {

@@ -11,10 +11,21 @@
 
 namespace nodealloc {
 
-void Hardening::check_pointer_slow(const void* block) noexcept {
+Hardening::LargeState Hardening::large_state(const void* block) noexcept {
+  const auto address = reinterpret_cast<std::uintptr_t>(block);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (live_large_.contains(address)) return LargeState::kLive;
+  for (const std::uintptr_t entry : recently_freed_) {
+    if (entry == address) return LargeState::kRecentlyFreed;
+  }
+  return LargeState::kUnknown;
+}
+
+void Hardening::check_pointer_slow(const void* block, FatalError if_recently_freed) noexcept {
   if (!chunk_registry::contains(block)) {
-    if (is_live_large(block)) return;
-    report_fatal(FatalError::kInvalidFree, block);
+    const LargeState state = large_state(block);  // the lock is released before any report
+    if (state == LargeState::kLive) return;
+    report_fatal(state == LargeState::kRecentlyFreed ? if_recently_freed : FatalError::kInvalidFree, block);
   }
   SlabHeader* header = slab_containing(block);
   if (header == nullptr) report_fatal(FatalError::kInvalidFree, block, {{"chunk_page", page_index(block)}});
@@ -66,7 +77,7 @@ void Hardening::check_sized_delete_slow(const void* block, std::size_t size, std
 }
 
 void Hardening::check_live_slow(const void* block, FatalError if_free) noexcept {
-  check_pointer_slow(block);
+  check_pointer_slow(block, if_free);
   if constexpr (enabled(Mitigation::kDoubleFree)) {
     if (chunk_registry::contains(block) && !is_live(block)) report_fatal(if_free, block);
   }

@@ -88,6 +88,7 @@ class Hardening {
   bool on_large_allocated(const void* block) noexcept {
     if constexpr (!enabled(Mitigation::kPointerCheck)) return true;
     std::lock_guard<std::mutex> lock(mutex_);
+    forget_recently_freed(reinterpret_cast<std::uintptr_t>(block));
     return live_large_.insert(reinterpret_cast<std::uintptr_t>(block));
   }
 
@@ -95,23 +96,38 @@ class Hardening {
     if constexpr (!enabled(Mitigation::kPointerCheck)) return;
     std::lock_guard<std::mutex> lock(mutex_);
     live_large_.erase(reinterpret_cast<std::uintptr_t>(block));
+    recently_freed_[next_recent_++ % kRecentlyFreed] = reinterpret_cast<std::uintptr_t>(block);
   }
 
   // For fork(): held across the fork with the allocator's other locks.
   std::mutex& mutex() noexcept { return mutex_; }
 
  private:
-  [[gnu::noinline]] void check_pointer_slow(const void* block) noexcept;
+  // `if_recently_freed`: the error for a large block freed lately (a double free when freeing).
+  [[gnu::noinline]] void check_pointer_slow(const void* block,
+                                            FatalError if_recently_freed = FatalError::kDoubleFree) noexcept;
   [[gnu::noinline]] void check_live_slow(const void* block, FatalError if_free) noexcept;
   [[gnu::noinline]] static void check_sized_delete_slow(const void* block, std::size_t size, std::size_t alignment,
                                                         unsigned class_index, std::size_t usable) noexcept;
-  bool is_live_large(const void* block) noexcept {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return live_large_.contains(reinterpret_cast<std::uintptr_t>(block));
+  // What a pointer outside every chunk is: a live large block, one freed lately, or neither.
+  enum class LargeState { kLive, kRecentlyFreed, kUnknown };
+  LargeState large_state(const void* block) noexcept;
+  void forget_recently_freed(std::uintptr_t block) noexcept {
+    for (std::uintptr_t& entry : recently_freed_) {
+      if (entry == block) entry = 0;
+    }
   }
+
+  // The addresses of the last kRecentlyFreed large blocks freed, so that freeing one again is
+  // named a double free, not an invalid free. An address mapped again for a new large block
+  // leaves the list: freeing that one is valid (and a second free of the old one, after the
+  // address was reused, cannot be told from it: the block is live again).
+  static constexpr unsigned kRecentlyFreed = 64;
 
   std::mutex mutex_;
   LiveTable live_large_;
+  std::uintptr_t recently_freed_[kRecentlyFreed] = {};
+  unsigned next_recent_ = 0;
 };
 
 }  // namespace nodealloc
