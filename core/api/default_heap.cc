@@ -9,6 +9,7 @@
 #include <new>
 
 #include "api/nodealloc.h"
+#include "base/options.h"
 
 namespace nodealloc {
 namespace detail {
@@ -38,8 +39,9 @@ void create_heap() {
   pthread_key_create(&cache_key, release_thread_cache);
   pthread_atfork(before_fork, after_fork, after_fork);
   default_heap.store(allocator, std::memory_order_release);
+  // NODEALLOC_STATS=1 is the older spelling of NODEALLOC_OPTIONS=stats=1.
   const char* stats = std::getenv("NODEALLOC_STATS");
-  if (stats != nullptr && stats[0] == '1') std::atexit(print_statistics_at_exit);
+  if (options().stats || (stats != nullptr && stats[0] == '1')) std::atexit(print_statistics_at_exit);
 }
 
 }  // namespace

@@ -30,7 +30,7 @@ size_t na_usable_size(const void *block);
 /* Returns free memory to the OS: empty slabs, dirty pages, empty chunks. */
 void na_release_free_memory(void);
 
-/* Writes the heap's statistics to stderr (what NODEALLOC_STATS=1 prints at exit). */
+/* Writes the heap's statistics to stderr (what NODEALLOC_OPTIONS=stats=1 prints at exit). */
 void na_print_statistics(void);
 
 #pragma GCC visibility pop

@@ -13,11 +13,15 @@
 // check never needs to know where a block has been. Large blocks go back to the OS on free, and
 // come back zeroed from it.
 //
+// The pattern byte is the run-time option fill_byte (NODEALLOC_OPTIONS=fill_byte=0x..., default
+// 0xdf), read when the first allocator instance is made.
+//
 // Cost: a memset of the block's usable size on every free and carve, and a scan of it on every
 // malloc: full preset only. The block is poisoned for ASan while free, so the fill unpoisons and
 // poisons around itself, and the scan is exempt from ASan's checks.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -29,8 +33,17 @@
 
 namespace nodealloc::freed_fill {
 
-inline constexpr unsigned char kPattern = 0xdf;
-inline constexpr std::uintptr_t kPatternWord = 0xdfdfdfdfdfdfdfdfULL;
+namespace detail {
+// The pattern byte in every byte of a word, from the run-time option fill_byte (base/options.h);
+// set once, by init(), before the first block is filled.
+extern std::atomic<std::uintptr_t> pattern_word;
+}  // namespace detail
+
+// Reads the option; every allocator instance calls it before it carves a block.
+void init() noexcept;
+
+inline std::uintptr_t pattern_word() noexcept { return detail::pattern_word.load(std::memory_order_relaxed); }
+inline unsigned char pattern() noexcept { return static_cast<unsigned char>(pattern_word()); }
 
 // Fills the free block's bytes after its link. The block is, and stays, poisoned (free).
 inline void fill(void* block, std::size_t usable) noexcept {
@@ -38,7 +51,7 @@ inline void fill(void* block, std::size_t usable) noexcept {
     if (usable <= kWordSize) return;
     auto* bytes = static_cast<unsigned char*>(block) + kWordSize;
     mark_reusable(bytes, usable - kWordSize);
-    std::memset(bytes, kPattern, usable - kWordSize);
+    std::memset(bytes, pattern(), usable - kWordSize);
     mark_no_access(bytes, usable - kWordSize);
   }
 }
@@ -47,11 +60,12 @@ inline void fill(void* block, std::size_t usable) noexcept {
 // are multiples of 8 beyond the link (strides are multiples of 16), so it reads whole words.
 NODEALLOC_NO_SANITIZE inline std::size_t first_changed(const void* block, std::size_t usable) noexcept {
   const auto* bytes = static_cast<const unsigned char*>(block);
+  const std::uintptr_t expected = pattern_word();
   for (std::size_t offset = kWordSize; offset + kWordSize <= usable; offset += kWordSize) {
     std::uintptr_t word;
     std::memcpy(&word, bytes + offset, sizeof word);
-    if (word != kPatternWord) [[unlikely]] {
-      while (bytes[offset] == kPattern) ++offset;
+    if (word != expected) [[unlikely]] {
+      while (bytes[offset] == static_cast<unsigned char>(expected)) ++offset;
       return offset;
     }
   }

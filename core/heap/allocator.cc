@@ -31,6 +31,7 @@ Allocator::Allocator(const AllocatorOptions& options)
       large_(source_),
       hardening_(source_) {
   free_link::init_secret();  // before this instance writes its first link
+  freed_fill::init();        // before it fills its first block
 }
 
 Allocator::~Allocator() {
