@@ -117,8 +117,10 @@ std::uint8_t pattern_of(std::uint64_t id) { return static_cast<std::uint8_t>((id
 // A large block (large/large_blocks.h): a header page, then the block at the first address
 // aligned to `alignment` that leaves a word for its back-pointer, in a mapping aligned to
 // max(alignment, page) whose length is header page + alignment + size rounded up to pages. The
-// block is usable to the end of the mapping. nullopt when the mapping overflows or exceeds the
-// whole memory limit: no heap state can serve that.
+// block is usable to the end of the mapping. With kLargeGuardPages (full preset) a guard page
+// follows, and the block ends against it instead: its start is the guard's address minus the
+// size, rounded down to the alignment. nullopt when the mapping overflows or exceeds the whole
+// memory limit: no heap state can serve that.
 struct LargeLayout {
   std::size_t mapping;
   std::size_t usable;
@@ -127,10 +129,12 @@ std::optional<LargeLayout> large_layout(std::size_t size, std::size_t alignment)
   __extension__ using Wide = unsigned __int128;
   const Wide page = page_size();
   const Wide align = std::max(alignment, kMinAlignment);
-  const Wide mapping = (page + align + size + page - 1) / page * page;
-  if (mapping > kMemoryLimit) return std::nullopt;
-  const Wide offset = (page + kWordSize + align - 1) / align * align;
-  return LargeLayout{static_cast<std::size_t>(mapping), static_cast<std::size_t>(mapping - offset)};
+  const Wide body = (page + align + size + page - 1) / page * page;  // all but the guard
+  const Wide guard = enabled(Mitigation::kLargeGuardPages) ? page : 0;
+  if (body + guard > kMemoryLimit) return std::nullopt;
+  const Wide offset = guard != 0 ? (body - size) / align * align  // against the guard
+                                 : (page + kWordSize + align - 1) / align * align;
+  return LargeLayout{static_cast<std::size_t>(body + guard), static_cast<std::size_t>(body - offset)};
 }
 
 // What allocate_aligned(size, alignment) must hand out, or nullopt when it must give nullptr.

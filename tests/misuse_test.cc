@@ -4,6 +4,7 @@
 // since ASan reports that write first (sanitizer_test.cc checks it does).
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -267,6 +268,29 @@ TEST_F(MisuseTest, TheNextOwnerSeesTheFillNotTheOldContents) {
   ASSERT_EQ(next, secret);
   for (std::size_t i = 0; i < 64; ++i) EXPECT_EQ(next[i], i < 8 ? 0 : 0xdf) << i;
   free(next);
+}
+
+// kLargeGuardPages (full): a large block ends against an inaccessible page, so the first write
+// past its usable end faults at once.
+TEST_F(MisuseTest, AnOverflowOutOfALargeBlockFaultsAtTheGuardPage) {
+  if (!enabled(Mitigation::kLargeGuardPages)) GTEST_SKIP() << "kLargeGuardPages is off (full preset only)";
+  for (const std::size_t alignment : {std::size_t{16}, std::size_t{4096}, std::size_t{1} << 20}) {
+    const std::size_t size = (std::size_t{1} << 20) + 1;
+    auto* block = static_cast<unsigned char*>(allocator_.allocate_aligned(*cache_, size, alignment));
+    ASSERT_NE(block, nullptr);
+    ASSERT_EQ(reinterpret_cast<std::uintptr_t>(block) % alignment, 0u);
+    const std::size_t usable = allocator_.usable_size(block);
+    EXPECT_GE(usable, size);
+    EXPECT_LT(usable - size, alignment);  // against the guard, up to the alignment's rounding
+    std::memset(block, 0x5a, usable);     // every usable byte is the user's
+    EXPECT_EXIT(
+        {
+          volatile unsigned char* end = block + usable;
+          *end = 1;
+        },
+        ::testing::KilledBySignal(SIGSEGV), "");
+    free(block);
+  }
 }
 
 }  // namespace

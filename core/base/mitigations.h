@@ -45,10 +45,15 @@
 //                     next owner: free slab blocks hold a pattern (hardening/freed_fill.h), checked
 //                     when the block is handed out again. Cost: a memset per free and carve, a scan
 //                     per malloc, of the block's usable size. Reports: "write after free (offset=)".
+//   kLargeGuardPages  a linear overflow out of a large block: the page after every large block is
+//                     made inaccessible, and the block ends against it (its start rounded down to
+//                     its alignment), so the first byte written past the end (past the last
+//                     16-byte step) faults at once. Cost: one mprotect and one page of address
+//                     space per large block. Reports: the kernel's SIGSEGV at the faulting write.
 //
 // Presets: none = {}; standard = {kPointerCheck, kDoubleFree, kFreeListCheck, kEncodedFreeLinks,
-// kFamilyCheck, kSizedDeleteCheck}; full = standard + {kFreedFill}, and costlier checks to come
-// (quarantine, canaries, guard pages). Presets are built from names, never from bits. The Node's
+// kFamilyCheck, kSizedDeleteCheck}; full = standard + {kFreedFill, kLargeGuardPages}, and costlier
+// checks to come (a quarantine, canaries). Presets are built from names, never from bits. The Node's
 // own bounds checks (header positions, buffer indexes) are not mitigations: they are always on.
 #pragma once
 
@@ -68,6 +73,7 @@ enum class Mitigation : unsigned {
   kFamilyCheck = 1u << 4,
   kSizedDeleteCheck = 1u << 5,
   kFreedFill = 1u << 6,
+  kLargeGuardPages = 1u << 7,
 };
 
 // A set of mitigations, built from their names.
@@ -90,7 +96,7 @@ inline constexpr MitigationSet kStandard{Mitigation::kPointerCheck,     Mitigati
 inline constexpr MitigationSet kFull{Mitigation::kPointerCheck,     Mitigation::kDoubleFree,
                                      Mitigation::kFreeListCheck,    Mitigation::kEncodedFreeLinks,
                                      Mitigation::kFamilyCheck,      Mitigation::kSizedDeleteCheck,
-                                     Mitigation::kFreedFill};
+                                     Mitigation::kFreedFill,        Mitigation::kLargeGuardPages};
 }  // namespace preset
 
 inline constexpr MitigationSet kEnabledMitigations = NODEALLOC_HARDENING >= 2   ? preset::kFull

@@ -4,6 +4,7 @@
 #include <new>
 
 #include "base/bits.h"
+#include "base/mitigations.h"
 #include "base/sanitizer.h"
 #include "platform/platform.h"
 
@@ -22,26 +23,43 @@ void LargeBlocks::unmap(SlabHeader* header) noexcept {
   source_.unmap(header, length);
 }
 
+std::size_t LargeBlocks::guard_bytes() noexcept { return enabled(Mitigation::kLargeGuardPages) ? page_size() : 0; }
+
 void* LargeBlocks::allocate(std::size_t size, std::size_t alignment) noexcept {
   const std::size_t page = page_size();
+  const std::size_t guard = guard_bytes();
   if (alignment < kWordSize) alignment = kWordSize;
-  // header page + room to align the block + the block, in whole pages; no sum may overflow.
+  // header page + room to align the block + the block, in whole pages, + the guard page; no sum
+  // may overflow.
   std::uintptr_t length = 0;
   if (!checked_add(page, alignment, &length) || !checked_add(length, size, &length) ||
-      !checked_align_up(length, page, &length)) {
+      !checked_align_up(length, page, &length) || !checked_add(length, guard, &length)) {
     return nullptr;
   }
   const std::size_t map_alignment = alignment > page ? alignment : page;
   void* memory = source_.map(length, map_alignment);
   if (memory == nullptr) return nullptr;
+  std::byte* data = static_cast<std::byte*>(memory) + page;
+  std::byte* data_end = static_cast<std::byte*>(memory) + length - guard;
+  if (guard != 0 && !source_.protect(data_end, guard)) {
+    source_.unmap(memory, length);
+    return nullptr;
+  }
 
   auto* header = new (memory) SlabHeader;
-  std::byte* data = static_cast<std::byte*>(memory) + page;
   header->set_data(data);
   header->set_class_index(kLargeClass);
   header->set_length(length);
-  const std::size_t data_len = length - page;
-  std::byte* block = SlabNode(header, data, data_len, 1).aligned_addr(alignment, size);  // fits by construction
+  // The Node places the block at the first aligned address of the area it is given: the whole
+  // data area, or, against a guard page, the tail that ends at the guard (its start is the block's
+  // back-pointer: the block start rounded down to the alignment, one word before). Fits by
+  // construction: the area before the guard holds size + alignment bytes.
+  std::byte* area = data;
+  if (guard != 0) {
+    const auto end = reinterpret_cast<std::uintptr_t>(data_end);
+    area = data_end - (end - ((end - size) & ~(std::uintptr_t{alignment} - 1))) - kWordSize;
+  }
+  std::byte* block = SlabNode(header, area, static_cast<std::size_t>(data_end - area), 1).aligned_addr(alignment, size);
   header->set_large_block(block);
   mark_no_access(data, static_cast<std::size_t>(block - data));
 
@@ -59,7 +77,7 @@ void LargeBlocks::deallocate(SlabHeader* header) noexcept {
 }
 
 std::size_t LargeBlocks::usable_size(const SlabHeader& header, const void* block) noexcept {
-  const auto end = reinterpret_cast<std::uintptr_t>(&header) + header.length();
+  const auto end = reinterpret_cast<std::uintptr_t>(&header) + header.length() - guard_bytes();
   return end - reinterpret_cast<std::uintptr_t>(block);
 }
 

@@ -6,6 +6,11 @@
 //   | page 0: SlabHeader     | data area: padding | back-pointer | block | tail    |
 //   +------------------------+-----------------------------------------------------+
 //
+//   with kLargeGuardPages (full preset): the block ends against an inaccessible guard page
+//   +------------------------+-------------------------------------------+----------+
+//   | page 0: SlabHeader     | padding | back-pointer | block | < align  |  guard   |
+//   +------------------------+-------------------------------------------+----------+
+//
 // The header is the same 16-word header slabs use, with class kLargeClass, and the block carries
 // the same back-pointer, placed by the Node (a one-buffer SlabNode over the data area): free()
 // and the lookup treat every block alike and only then branch on the class. Every live large
@@ -34,8 +39,10 @@ class LargeBlocks {
   void* allocate(std::size_t size, std::size_t alignment) noexcept;
   void deallocate(SlabHeader* header) noexcept;
 
-  // Bytes usable from `block` to the end of its mapping.
+  // Bytes usable from `block` to the end of its mapping (or to its guard page).
   static std::size_t usable_size(const SlabHeader& header, const void* block) noexcept;
+  // The bytes of the guard page at the end of each mapping: a page with kLargeGuardPages, else 0.
+  static std::size_t guard_bytes() noexcept;
 
   template <class Visitor>
   void for_each(Visitor&& visit) {

@@ -1,4 +1,5 @@
-// The OS platform (platform.h) on Linux: anonymous private mmap, munmap, madvise(MADV_DONTNEED).
+// The OS platform (platform.h) on Linux: anonymous private mmap, munmap, madvise(MADV_DONTNEED),
+// mprotect(PROT_NONE).
 // Alignments above the page size are had by mapping size + alignment and trimming both ends.
 #include <sys/mman.h>
 #include <unistd.h>
@@ -35,6 +36,10 @@ class OsPlatform final : public Platform {
 
   void discard(void* memory, std::size_t size) noexcept override {
     ::madvise(memory, size, MADV_DONTNEED);
+  }
+
+  bool protect(void* memory, std::size_t size) noexcept override {
+    return ::mprotect(memory, size, PROT_NONE) == 0;
   }
 };
 

@@ -10,6 +10,9 @@
 // - unmap(p, size): gives back exactly a range map() returned (or a page-aligned part of one).
 // - discard(p, size): the range stays mapped and usable, but its contents may be dropped and its
 //   physical pages returned to the OS (madvise MADV_DONTNEED); it reads back as zeros.
+// - protect(p, size): a page-aligned part of a live mapping becomes inaccessible (mprotect
+//   PROT_NONE): any access to it faults, until it is unmapped. False when the OS refuses; the
+//   range is then unchanged. Guard pages use it.
 // - No function allocates from the heap, throws, or takes a lock the allocator might hold.
 #pragma once
 
@@ -22,6 +25,7 @@ class Platform {
   virtual void* map(std::size_t size, std::size_t alignment) noexcept = 0;
   virtual void unmap(void* memory, std::size_t size) noexcept = 0;
   virtual void discard(void* memory, std::size_t size) noexcept = 0;
+  virtual bool protect(void* memory, std::size_t size) noexcept = 0;
 
  protected:
   ~Platform() = default;

@@ -33,6 +33,7 @@ class MemorySource {
   }
 
   void discard(void* memory, std::size_t size) noexcept { platform_.discard(memory, size); }
+  bool protect(void* memory, std::size_t size) noexcept { return platform_.protect(memory, size); }
 
   std::size_t bytes_mapped() const noexcept { return mapped_.load(std::memory_order_relaxed); }
   std::size_t limit() const noexcept { return limit_; }

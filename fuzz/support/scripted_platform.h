@@ -83,6 +83,14 @@ class ScriptedPlatform final : public Platform {
     os_platform().discard(memory, size);
   }
 
+  bool protect(void* memory, std::size_t size) noexcept override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      containing(reinterpret_cast<std::uintptr_t>(memory), size);
+    }
+    return os_platform().protect(memory, size);
+  }
+
   std::size_t mapped() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return mapped_;

@@ -32,6 +32,7 @@ class FailingPlatform final : public Platform {
     os_platform().unmap(memory, size);
   }
   void discard(void* memory, std::size_t size) noexcept override { os_platform().discard(memory, size); }
+  bool protect(void* memory, std::size_t size) noexcept override { return os_platform().protect(memory, size); }
 
   std::size_t mapped() const { return mapped_; }
   long refusals() const { return refusals_; }
