@@ -1,13 +1,16 @@
 // Allocator: one heap instance, the C++ API that tests, fuzzers and properties drive.
 //
 //   Allocator ── Pool (chunks → slabs) ── MemorySource (limit) ── Platform (OS or a test's)
-//       │ └──── LargeBlocks (one mapping each)
+//       │ │ └── LargeBlocks (one mapping each)
+//       │ └──── Hardening (the mitigations the preset compiles in; nothing when it is none)
 //       └────── ThreadCache × n (claimed by threads; one thread may switch between several)
 //
 // Every block, small or large, has a back-pointer to a 16-word header, so deallocate() and the
 // lookup start the same way, with the Node's lookup (SlabNode, pool/slab.h): back-pointer,
-// header, class. Then a small block goes to the calling
-// thread's cache (any slab's blocks may sit in any cache); a large one goes back to the OS.
+// header, class. Then a small block goes to the calling thread's cache (any slab's blocks may
+// sit in any cache); a large one goes back to the OS. The hardening layer is called at fixed
+// points on the way (hardening/hardening.h has the table), with the family of the call (malloc,
+// new, new[]) that handed a block out or gives it back.
 //
 // Answers for impossible requests: allocate() returns nullptr (the C API turns that into ENOMEM);
 // alignments that are not powers of two are refused. The instance never aborts on a request.
