@@ -1,9 +1,11 @@
-// The pointer check of kPointerCheck (base/mitigations.h): is this a block nodealloc handed out?
+// The slow paths of hardening.h: the pointer check, the reports of a bad free (double free or
+// family mismatch), the sized-delete check.
 //
+// The pointer check of kPointerCheck (base/mitigations.h): is this a block nodealloc handed out?
 // Order matters: nothing is read at the pointer until the chunk registry says the address is in
 // a chunk (so the word before it is mapped), or the live table says it is a large block. Then the
-// slab is found from the chunk's own headers, not from the block's back-pointer, so a corrupted
-// back-pointer is caught instead of followed.
+// slab is found from the chunk's own page table, not from the block's back-pointer, so a
+// corrupted back-pointer is caught instead of followed. No report is made with a lock held.
 #include "hardening/hardening.h"
 
 #include "pool/chunk.h"
