@@ -109,6 +109,13 @@ TEST_F(MisuseTest, UnderflowIntoTheBackPointer) {
   EXPECT_DEATH(free(block), report_line("corrupted back-pointer", block, "\\(back_pointer=0x4141414141414141\\)"));
 }
 
+TEST_F(MisuseTest, UnderflowIntoALargeBlocksBackPointer) {
+  if (kBuiltWithAsan) GTEST_SKIP() << "ASan reports the write itself";
+  auto* block = static_cast<char*>(allocate(1 << 20));
+  std::memset(block - 8, 0x41, 8);  // the free must not follow this word
+  EXPECT_DEATH(free(block), report_line("corrupted back-pointer", block, "\\(back_pointer=0x4141414141414141\\)"));
+}
+
 TEST_F(MisuseTest, WriteAfterFreeThatCorruptsTheFreeList) {
   if (kBuiltWithAsan) GTEST_SKIP() << "ASan reports the write itself";
   void* victim = allocate(40);

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -54,6 +55,8 @@ class ReportLine {
   std::size_t length_ = 0;
 };
 
+std::atomic<FatalHook> fatal_hook{nullptr};
+
 }  // namespace
 
 const char* fatal_error_name(FatalError error) noexcept {
@@ -101,7 +104,10 @@ void report_fatal(FatalError error, const void* address,
   }
   if (details.size() != 0) line.append(")");
   line.write_to_stderr();
+  if (FatalHook hook = fatal_hook.load(std::memory_order_acquire)) hook(error, address);
   std::abort();
 }
+
+void set_fatal_hook(FatalHook hook) noexcept { fatal_hook.store(hook, std::memory_order_release); }
 
 }  // namespace nodealloc

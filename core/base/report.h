@@ -52,4 +52,12 @@ struct FatalDetail {
 [[noreturn, gnu::cold, gnu::noinline]] void report_fatal(
     FatalError error, const void* address, std::initializer_list<FatalDetail> details = {}) noexcept;
 
+// For the misuse fuzz target and tests only: a hook report_fatal calls after it wrote its line,
+// instead of aborting. It must not return into the allocator: it long-jumps out, and its caller
+// then drops the allocator whose check fired (its state is whatever the misuse made it). No
+// report site holds a lock when it reports, so the jump leaves none held. If the hook returns,
+// abort() follows all the same. nullptr (the default) restores plain abort().
+using FatalHook = void (*)(FatalError error, const void* address);
+void set_fatal_hook(FatalHook hook) noexcept;
+
 }  // namespace nodealloc

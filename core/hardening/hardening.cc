@@ -13,10 +13,11 @@
 
 namespace nodealloc {
 
-Hardening::LargeState Hardening::large_state(const void* block) noexcept {
+Hardening::LargeState Hardening::large_state(const void* block, std::uintptr_t* header) noexcept {
   const auto address = reinterpret_cast<std::uintptr_t>(block);
   std::lock_guard<std::mutex> lock(mutex_);
-  if (live_large_.contains(address)) return LargeState::kLive;
+  *header = live_large_.find(address);
+  if (*header != 0) return LargeState::kLive;
   for (const std::uintptr_t entry : recently_freed_) {
     if (entry == address) return LargeState::kRecentlyFreed;
   }
@@ -25,8 +26,13 @@ Hardening::LargeState Hardening::large_state(const void* block) noexcept {
 
 void Hardening::check_pointer_slow(const void* block, FatalError if_recently_freed) noexcept {
   if (!chunk_registry::contains(block)) {
-    const LargeState state = large_state(block);  // the lock is released before any report
-    if (state == LargeState::kLive) return;
+    std::uintptr_t header = 0;
+    const LargeState state = large_state(block, &header);  // the lock is released before any report
+    if (state == LargeState::kLive) {
+      if (reinterpret_cast<std::uintptr_t>(SlabNode::header_of(block)) == header) return;
+      report_fatal(FatalError::kCorruptedBackPointer, block,
+                   {FatalDetail::address("back_pointer", load_back_pointer_word(block))});
+    }
     report_fatal(state == LargeState::kRecentlyFreed ? if_recently_freed : FatalError::kInvalidFree, block);
   }
   SlabHeader* header = slab_containing(block);

@@ -85,11 +85,11 @@ class Hardening {
 
   // False when the table of live large blocks cannot grow (out of memory): the caller gives the
   // block back and answers the request with NULL.
-  bool on_large_allocated(const void* block) noexcept {
+  bool on_large_allocated(const void* block, const void* header) noexcept {
     if constexpr (!enabled(Mitigation::kPointerCheck)) return true;
     std::lock_guard<std::mutex> lock(mutex_);
     forget_recently_freed(reinterpret_cast<std::uintptr_t>(block));
-    return live_large_.insert(reinterpret_cast<std::uintptr_t>(block));
+    return live_large_.insert(reinterpret_cast<std::uintptr_t>(block), reinterpret_cast<std::uintptr_t>(header));
   }
 
   void on_large_freed(const void* block) noexcept {
@@ -109,9 +109,10 @@ class Hardening {
   [[gnu::noinline]] void check_live_slow(const void* block, FatalError if_free) noexcept;
   [[gnu::noinline]] static void check_sized_delete_slow(const void* block, std::size_t size, std::size_t alignment,
                                                         unsigned class_index, std::size_t usable) noexcept;
-  // What a pointer outside every chunk is: a live large block, one freed lately, or neither.
+  // What a pointer outside every chunk is: a live large block (and its header), one freed lately,
+  // or neither.
   enum class LargeState { kLive, kRecentlyFreed, kUnknown };
-  LargeState large_state(const void* block) noexcept;
+  LargeState large_state(const void* block, std::uintptr_t* header) noexcept;
   void forget_recently_freed(std::uintptr_t block) noexcept {
     for (std::uintptr_t& entry : recently_freed_) {
       if (entry == block) entry = 0;

@@ -67,7 +67,7 @@ void* Allocator::allocate_large(std::size_t size, std::size_t alignment, Family 
   void* block = large_.allocate(size, alignment);
   if (block == nullptr) return nullptr;
   SlabHeader* header = SlabNode::header_of(block);
-  if (!hardening_.on_large_allocated(block)) {  // out of memory for the table of live blocks
+  if (!hardening_.on_large_allocated(block, header)) {  // out of memory for the table of live blocks
     large_.deallocate(header);
     return nullptr;
   }
