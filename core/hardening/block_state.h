@@ -62,10 +62,6 @@ inline bool is_live(const void* block) noexcept {
   return (Word::state(load_back_pointer_word(block)) & kLive) != 0;
 }
 
-inline Family family_of(const void* block) noexcept {
-  return static_cast<Family>(Word::state(load_back_pointer_word(block)) >> kFamilyShift);
-}
-
 // A block (small or large) is handed out by a call of `family`.
 inline void on_hand_out(void* block, Family family) noexcept {
   if constexpr (Word::kStateMask != 0) {

@@ -58,7 +58,6 @@ class Hardening {
   static void on_slab_freed(void* block, std::size_t usable) noexcept { freed_fill::fill(block, usable); }
   // A block comes back through a call of `family`, after check_pointer.
   static void on_free(void* block, Family family) noexcept { block_state::on_free(block, family); }
-  static Family family_of(const void* block) noexcept { return block_state::family_of(block); }
   static void check_family(const void* block, Family family) noexcept { block_state::check_family(block, family); }
 
   // kSizedDeleteCheck: `size` (and `alignment`, 0 for none) must be what a block of this class

@@ -97,10 +97,7 @@ void Allocator::deallocate_sized(ThreadCache& cache, void* block, std::size_t si
   hardening_.check_pointer(block);
   if constexpr (enabled(Mitigation::kSizedDeleteCheck)) {
     const SlabHeader* header = SlabNode::header_of(block);
-    const unsigned class_index = header->class_index();
-    const std::size_t usable = class_index < kClassCount ? size_class(class_index).usable
-                                                         : LargeBlocks::usable_size(*header, block);
-    hardening_.check_sized_delete(block, size, alignment, class_index, usable);
+    hardening_.check_sized_delete(block, size, alignment, header->class_index(), usable_of(*header, block));
   }
   release(cache, block, family);
 }
@@ -118,8 +115,9 @@ void* Allocator::reallocate(ThreadCache& cache, void* block, std::size_t size) n
   if (block == nullptr) return allocate(cache, size);
   hardening_.check_live(block, FatalError::kInvalidFree);
   Hardening::check_family(block, Family::kMalloc);
-  const std::size_t usable = usable_size(block);
-  const unsigned old_class = SlabNode::header_of(block)->class_index();
+  const SlabHeader* header = SlabNode::header_of(block);
+  const std::size_t usable = usable_of(*header, block);
+  const unsigned old_class = header->class_index();
   // Keep the block when the request still belongs in it: same class, or a large block that is
   // still at least half used.
   const bool same_class = old_class < kClassCount && class_for_size(size) == old_class;
@@ -132,16 +130,19 @@ void* Allocator::reallocate(ThreadCache& cache, void* block, std::size_t size) n
   if (moved == nullptr) return nullptr;
   mark_allocated(block, usable);  // the old block's tail may be poisoned; it is copied as bytes
   std::memcpy(moved, block, size < usable ? size : usable);
-  deallocate(cache, block);
+  release(cache, block, Family::kMalloc);  // checked above
   return moved;
 }
 
 std::size_t Allocator::usable_size(const void* block) const noexcept {
   const_cast<Hardening&>(hardening_).check_live(block, FatalError::kInvalidFree);
-  SlabHeader* header = SlabNode::header_of(block);
-  const unsigned class_index = header->class_index();
+  return usable_of(*SlabNode::header_of(block), block);
+}
+
+std::size_t Allocator::usable_of(const SlabHeader& header, const void* block) noexcept {
+  const unsigned class_index = header.class_index();
   if (class_index < kClassCount) return size_class(class_index).usable;
-  return LargeBlocks::usable_size(*header, block);
+  return LargeBlocks::usable_size(header, block);
 }
 
 BlockInfo Allocator::lookup(const void* block) noexcept {

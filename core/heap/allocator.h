@@ -160,6 +160,8 @@ class Allocator {
     mark_allocated(block, size);
     if (usable > size) mark_no_access(static_cast<std::byte*>(block) + size, usable - size);
   }
+  // The usable bytes of a block whose header is `header`; unchecked (usable_size() checks).
+  static std::size_t usable_of(const SlabHeader& header, const void* block) noexcept;
   void* allocate_large(std::size_t size, std::size_t alignment, Family family) noexcept;
   void deallocate_large(SlabHeader* header, void* block) noexcept;
 
