@@ -10,7 +10,8 @@
 //                   5 wrong family    a live block through another family's release
 //                   6 wrong size      sized delete of a new/new[] block with a size it was not made for
 //                   7 link overwrite  free a slab block, overwrite its free-list link, allocate it again
-//                   8 back-pointer    overwrite a live block's back-pointer word, then free it
+//                   8 back-pointer    overwrite a live block's back-pointer word (random, or copied from
+//                                     another block), then free it
 //                   9 fill overwrite  (full) free a slab block, change a byte of its fill, allocate again
 //
 // Every misuse must be reported, through base/report.h's hook, as one of the errors it may be
@@ -267,13 +268,21 @@ class MisuseSession {
   void back_pointer_overwrite(FuzzInput& input) {
     Block* block = pick_live(input);
     if (block == nullptr) return;
-    const std::uint64_t value = input.u64();
+    // A random word, or one copied from another live block (a valid word, for its own block).
+    const bool copy = (input.byte() & 1) != 0 && live_.size() > 1;
+    const std::uint64_t value =
+        copy ? peek_word(static_cast<unsigned char*>(live_[input.byte() % live_.size()].pointer) - 8) : input.u64();
     void* word = static_cast<unsigned char*>(block->pointer) - 8;
     if (value == peek_word(word)) return;
     poke(word, value, 8);
     const Block target = *block;
     // A value that still names the header, with other state bits, reads as a double free or a
-    // family mismatch.
+    // family mismatch, unless the checksum proves it forged, which it must whenever the word is
+    // not one nodealloc could have sealed for this block.
+    if (block_state::kChecksummed && !block_state::intact(target.pointer, value)) {
+      expect_report({FatalError::kCorruptedBackPointer}, [&] { allocator_->deallocate(*cache_, target.pointer, target.family); });
+      return;
+    }
     expect_report({FatalError::kCorruptedBackPointer, FatalError::kDoubleFree, FatalError::kAllocDeallocMismatch},
                   [&] { allocator_->deallocate(*cache_, target.pointer, target.family); });
   }

@@ -116,6 +116,62 @@ TEST_F(MisuseTest, UnderflowIntoALargeBlocksBackPointer) {
   EXPECT_DEATH(free(block), report_line("corrupted back-pointer", block, "\\(back_pointer=0x4141414141414141\\)"));
 }
 
+// kBackPointerChecksum: a word that names the right header but was not sealed for this block in
+// this state. Without the checksum each of these passes the pointer check (the header is right).
+class ChecksumTest : public MisuseTest {
+ protected:
+  void SetUp() override {
+    MisuseTest::SetUp();
+    if (!enabled(Mitigation::kBackPointerChecksum)) GTEST_SKIP() << "kBackPointerChecksum is off";
+    if (kBuiltWithAsan) GTEST_SKIP() << "ASan reports the write itself";
+  }
+  static std::uintptr_t word_before(const void* block) { return load_back_pointer_word(block); }
+  static void set_word_before(void* block, std::uintptr_t word) { store_back_pointer_word(block, word); }
+};
+
+TEST_F(ChecksumTest, AWordCopiedFromALiveNeighbourDoesNotHideADoubleFree) {
+  void* live = allocate(40);
+  void* freed = allocate(40);  // same class, same slab: the copied word names the right header
+  EXPECT_NE(word_before(freed), word_before(live));  // same header and state, other block
+  free(freed);
+  set_word_before(freed, word_before(live));  // an overflow out of `live`'s neighbour, say
+  EXPECT_DEATH(free(freed), report_line("corrupted back-pointer", freed,
+                                        "\\(back_pointer=0x[0-9a-f]+, expected=0x[0-9a-f]+\\)"));
+  free(live);
+}
+
+TEST_F(ChecksumTest, ALiveBitSetByHandIsCaught) {
+  void* block = allocate(40);
+  void* neighbour = allocate(40);
+  free(block);
+  set_word_before(block, word_before(block) | 1);  // "live" again, to free it twice
+  EXPECT_DEATH(free(block), report_line("corrupted back-pointer", block,
+                                        "\\(back_pointer=0x[0-9a-f]+, expected=0x[0-9a-f]+\\)"));
+  free(neighbour);
+}
+
+TEST_F(ChecksumTest, AFlippedChecksumBitOfAFreeBlockIsCaughtAtTheNextAllocation) {
+  void* block = allocate(40);
+  free(block);
+  set_word_before(block, word_before(block) ^ (std::uintptr_t{1} << 60));
+  EXPECT_DEATH(allocate(40), report_line("corrupted back-pointer", block,
+                                         "\\(back_pointer=0x[0-9a-f]+, expected=0x[0-9a-f]+\\)"));
+}
+
+TEST_F(ChecksumTest, AFamilyChangedByHandIsCaught) {
+  void* block = allocator_.allocate(*cache_, 40, Family::kNewArray);
+  set_word_before(block, word_before(block) & ~std::uintptr_t{6});  // "malloc's", to free() it
+  EXPECT_DEATH(free(block), report_line("corrupted back-pointer", block,
+                                        "\\(back_pointer=0x[0-9a-f]+, expected=0x[0-9a-f]+\\)"));
+}
+
+TEST_F(ChecksumTest, ALargeBlocksWordIsSealedToo) {
+  void* block = allocate(1 << 20);
+  set_word_before(block, word_before(block) ^ (std::uintptr_t{1} << 50));
+  EXPECT_DEATH(free(block), report_line("corrupted back-pointer", block,
+                                        "\\(back_pointer=0x[0-9a-f]+, expected=0x[0-9a-f]+\\)"));
+}
+
 TEST_F(MisuseTest, WriteAfterFreeThatCorruptsTheFreeList) {
   if (kBuiltWithAsan) GTEST_SKIP() << "ASan reports the write itself";
   void* victim = allocate(40);

@@ -32,6 +32,14 @@
 //                     bit. Cost: a registry test, a page-table load and a multiply per malloc.
 //                     Reports: "corrupted free list".
 //
+//   kBackPointerChecksum  a forged, copied or bit-flipped back-pointer word: the word's top 16 bits
+//                     (user addresses need 47) hold a checksum of the header address, the block
+//                     state and the block's own address, keyed by the per-process secret
+//                     (hardening/block_state.h). Every hand-out and every free checks the whole
+//                     word, so an overflow that rewrites it, a word copied from another block, or a
+//                     state bit set by hand (a double free made to look live) is reported; usable
+//                     sizes do not change. Cost: a multiply per malloc and two per free.
+//                     Reports: "corrupted back-pointer (back_pointer=, expected=)".
 //   kFamilyCheck      a block given back by the wrong family of calls: free() of a new or new[]
 //                     block, delete of a malloc or new[] block, delete[] of a new block. The family
 //                     is kept in two more state bits of the back-pointer word; a free compares the
@@ -52,7 +60,8 @@
 //                     space per large block. Reports: the kernel's SIGSEGV at the faulting write.
 //
 // Presets: none = {}; standard = {kPointerCheck, kDoubleFree, kFreeListCheck, kEncodedFreeLinks,
-// kFamilyCheck, kSizedDeleteCheck}; full = standard + {kFreedFill, kLargeGuardPages}, and costlier
+// kBackPointerChecksum, kFamilyCheck, kSizedDeleteCheck}; full = standard + {kFreedFill,
+// kLargeGuardPages}, and costlier
 // checks to come (a quarantine, canaries). Presets are built from names, never from bits. The Node's
 // own bounds checks (header positions, buffer indexes) are not mitigations: they are always on.
 #pragma once
@@ -74,6 +83,7 @@ enum class Mitigation : unsigned {
   kSizedDeleteCheck = 1u << 5,
   kFreedFill = 1u << 6,
   kLargeGuardPages = 1u << 7,
+  kBackPointerChecksum = 1u << 8,
 };
 
 // A set of mitigations, built from their names.
@@ -90,13 +100,15 @@ class MitigationSet {
 
 namespace preset {
 inline constexpr MitigationSet kNone{};
-inline constexpr MitigationSet kStandard{Mitigation::kPointerCheck,     Mitigation::kDoubleFree,
-                                         Mitigation::kFreeListCheck,    Mitigation::kEncodedFreeLinks,
-                                         Mitigation::kFamilyCheck,      Mitigation::kSizedDeleteCheck};
-inline constexpr MitigationSet kFull{Mitigation::kPointerCheck,     Mitigation::kDoubleFree,
-                                     Mitigation::kFreeListCheck,    Mitigation::kEncodedFreeLinks,
-                                     Mitigation::kFamilyCheck,      Mitigation::kSizedDeleteCheck,
-                                     Mitigation::kFreedFill,        Mitigation::kLargeGuardPages};
+inline constexpr MitigationSet kStandard{Mitigation::kPointerCheck,        Mitigation::kDoubleFree,
+                                         Mitigation::kFreeListCheck,       Mitigation::kEncodedFreeLinks,
+                                         Mitigation::kBackPointerChecksum, Mitigation::kFamilyCheck,
+                                         Mitigation::kSizedDeleteCheck};
+inline constexpr MitigationSet kFull{Mitigation::kPointerCheck,        Mitigation::kDoubleFree,
+                                     Mitigation::kFreeListCheck,       Mitigation::kEncodedFreeLinks,
+                                     Mitigation::kBackPointerChecksum, Mitigation::kFamilyCheck,
+                                     Mitigation::kSizedDeleteCheck,    Mitigation::kFreedFill,
+                                     Mitigation::kLargeGuardPages};
 }  // namespace preset
 
 inline constexpr MitigationSet kEnabledMitigations = NODEALLOC_HARDENING >= 2   ? preset::kFull

@@ -31,6 +31,7 @@ std::uint32_t ThreadCache::take_blocks(SlabHeader* header, unsigned class_index)
   for (std::uint32_t i = count; i-- > 0;) {  // backwards, so the list pops in address order
     // The back-pointer stays poisoned: the Node writes it through the sanitizer-exempt store.
     std::byte* block = node.aligned_addr_in_buffer(carved + i, kMinAlignment, size.usable);
+    block_state::seal_free(block);
     freed_fill::fill(block, size.usable);
     free_link::store(block, head);
     head = block;

@@ -32,6 +32,7 @@
 #include <cstdint>
 
 #include "base/fault_injection.h"
+#include "hardening/block_state.h"
 #include "hardening/free_link.h"
 #include "hardening/freed_fill.h"
 #include "pool/pool.h"

@@ -6,10 +6,9 @@
 //
 // Why encode: a write after free into the first word of a freed block (the commonest heap bug)
 // would otherwise redirect the list to any address the writer chose, and the next malloc would
-// hand it out ("free-list poisoning"). With a per-process secret the writer cannot choose what the
-// word decodes to, and a link copied from one block to another decodes to garbage, since the
-// block's own address is mixed in. The secret comes from getrandom() (or the kernel's AT_RANDOM
-// bytes, hashed), never from the heap, and is set once, before the first link is written. A block
+// hand it out ("free-list poisoning"). With the per-process secret (secret.h) the writer cannot choose what
+// the word decodes to, and a link copied from one block to another decodes to garbage, since the
+// block's own address is mixed in. A block
 // handed out has its link cleared (clear()), so no encoded word, and so nothing of the secret,
 // reaches its user.
 //
@@ -28,6 +27,7 @@
 #include "base/mitigations.h"
 #include "base/report.h"
 #include "base/sanitizer.h"
+#include "hardening/secret.h"
 #include "pool/chunk.h"
 #include "pool/chunk_registry.h"
 #include "pool/slab.h"
@@ -35,18 +35,13 @@
 namespace nodealloc::free_link {
 
 namespace detail {
-extern std::atomic<std::uintptr_t> secret;
 [[noreturn, gnu::cold, gnu::noinline]] void report_corrupted(const void* block, std::uintptr_t link,
                                                              unsigned class_index) noexcept;
 }  // namespace detail
 
-// Sets the secret, once per process; every allocator instance calls it before it hands out a
-// block. Later calls change nothing.
-void init_secret() noexcept;
-
 inline std::uintptr_t key(const void* block) noexcept {
   if constexpr (!enabled(Mitigation::kEncodedFreeLinks)) return 0;
-  return detail::secret.load(std::memory_order_relaxed) ^ reinterpret_cast<std::uintptr_t>(block);
+  return secret::value() ^ reinterpret_cast<std::uintptr_t>(block);
 }
 
 NODEALLOC_NO_SANITIZE inline void store(void* block, const void* next) noexcept {

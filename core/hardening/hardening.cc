@@ -24,28 +24,28 @@ Hardening::LargeState Hardening::large_state(const void* block, std::uintptr_t* 
   return LargeState::kUnknown;
 }
 
-void Hardening::check_pointer_slow(const void* block, FatalError if_recently_freed) noexcept {
-  if (!chunk_registry::contains(block)) {
-    std::uintptr_t header = 0;
-    const LargeState state = large_state(block, &header);  // the lock is released before any report
-    if (state == LargeState::kLive) {
-      if (reinterpret_cast<std::uintptr_t>(SlabNode::header_of(block)) == header) return;
-      report_fatal(FatalError::kCorruptedBackPointer, block,
-                   {FatalDetail::address("back_pointer", load_back_pointer_word(block))});
-    }
-    report_fatal(state == LargeState::kRecentlyFreed ? if_recently_freed : FatalError::kInvalidFree, block);
+void Hardening::check_large_pointer(const void* block, FatalError if_recently_freed) noexcept {
+  std::uintptr_t header = 0;
+  const LargeState state = large_state(block, &header);  // the lock is released before any report
+  if (state == LargeState::kLive) {
+    if (reinterpret_cast<std::uintptr_t>(SlabNode::header_of(block)) == header) return;
+    report_corrupted_back_pointer(block);
   }
-  SlabHeader* header = slab_containing(block);
-  if (header == nullptr) report_fatal(FatalError::kInvalidFree, block, {{"chunk_page", page_index(block)}});
-  const SlabPosition position = slab_position(*header, block);
-  if (!position.is_block) {
-    report_fatal(FatalError::kInvalidFree, block,  // inside a block, not at its start
-                 {{"class", header->class_index()}, {"offset_in_buffer", position.offset_in_buffer}});
-  }
-  if (SlabNode::header_of(block) != header) {
-    report_fatal(FatalError::kCorruptedBackPointer, block,
-                 {FatalDetail::address("back_pointer", load_back_pointer_word(block))});
-  }
+  report_fatal(state == LargeState::kRecentlyFreed ? if_recently_freed : FatalError::kInvalidFree, block);
+}
+
+void Hardening::report_not_in_a_slab(const void* block) noexcept {
+  report_fatal(FatalError::kInvalidFree, block, {{"chunk_page", page_index(block)}});
+}
+
+void Hardening::report_not_a_block_start(const void* block, const SlabHeader& header) noexcept {
+  report_fatal(FatalError::kInvalidFree, block,  // inside a block, not at its start
+               {{"class", header.class_index()}, {"offset_in_buffer", slab_position(header, block).offset_in_buffer}});
+}
+
+void Hardening::report_corrupted_back_pointer(const void* block) noexcept {
+  report_fatal(FatalError::kCorruptedBackPointer, block,
+               {FatalDetail::address("back_pointer", load_back_pointer_word(block))});
 }
 
 const char* family_name(Family family) noexcept {
@@ -71,11 +71,32 @@ const char* release_name(Family family) noexcept {
 
 }  // namespace
 
-void block_state::report_bad_free(const void* block, std::uintptr_t state, Family family) noexcept {
+namespace {
+
+// A word that fails its checksum was not written by nodealloc for this block: say so before
+// reading anything else into it.
+void report_if_forged(const void* block, std::uintptr_t found, std::uintptr_t expected) noexcept {
+  if (block_state::kChecksummed && !block_state::intact(block, found)) {
+    report_fatal(FatalError::kCorruptedBackPointer, block,
+                 {FatalDetail::address("back_pointer", found), FatalDetail::address("expected", expected)});
+  }
+}
+
+}  // namespace
+
+void block_state::report_bad_free(const void* block, std::uintptr_t found, std::uintptr_t expected,
+                                  Family family) noexcept {
+  report_if_forged(block, found, expected);
+  const std::uintptr_t state = low_state(found);
   if ((state & kLive) == 0) report_fatal(FatalError::kDoubleFree, block);
   const auto allocated = static_cast<Family>(state >> kFamilyShift);
   report_fatal(FatalError::kAllocDeallocMismatch, block,
                {FatalDetail::word("allocated", family_name(allocated)), FatalDetail::word("freed", release_name(family))});
+}
+
+void block_state::report_not_free(const void* block, std::uintptr_t found, std::uintptr_t expected) noexcept {
+  report_if_forged(block, found, expected);
+  report_fatal(FatalError::kCorruptedFreeList, block, {FatalDetail::address("back_pointer", found)});
 }
 
 void Hardening::check_sized_delete_slow(const void* block, std::size_t size, std::size_t alignment,
@@ -85,7 +106,7 @@ void Hardening::check_sized_delete_slow(const void* block, std::size_t size, std
 }
 
 void Hardening::check_live_slow(const void* block, FatalError if_free) noexcept {
-  check_pointer_slow(block, if_free);
+  check_pointer_checked(block, if_free);
   if constexpr (enabled(Mitigation::kDoubleFree)) {
     if (chunk_registry::contains(block) && !is_live(block)) report_fatal(if_free, block);
   }

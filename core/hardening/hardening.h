@@ -4,19 +4,21 @@
 //
 //   path                 call                        mitigations
 //   free-list push, pop  free_link::store / next     kEncodedFreeLinks, kFreeListCheck (cache/)
-//   malloc (any block)   on_hand_out(block, family)  kEncodedFreeLinks (clears the link), kDoubleFree
+//   carve                block_state::seal_free      kBackPointerChecksum (cache/ seals what it carves)
+//   malloc (slab)        on_slab_hand_out            kEncodedFreeLinks (clears the link), kDoubleFree
 //                                                    and kFamilyCheck (set the state), kFreeListCheck
+//                                                    and kBackPointerChecksum (check it), kFreedFill
+//   malloc (large)       on_large_hand_out           kDoubleFree, kFamilyCheck (seal the fresh word)
 //   free                 check_pointer(block)        kPointerCheck, before anything is read at it
 //   free                 on_free(block, family)      kDoubleFree, kFamilyCheck
 //   free (slab), carve   on_slab_freed / fill        kFreedFill (cache/ fills what it carves)
-//   malloc (slab)        on_slab_hand_out            kFreedFill (checks the fill)
 //   sized delete         check_sized_delete(...)     kSizedDeleteCheck
 //   realloc, usable_size check_live(block)           kPointerCheck + kDoubleFree: a freed block is invalid
 //   large malloc / free  on_large_allocated / _freed kPointerCheck: the table of live large blocks
 //   validate()           is_live(block)              the oracle's view of the live bit
 //
-// Where things are: free_link.h (encoded, checked free-list links), block_state.h (the live
-// bit), live_table.h (live large blocks), this file's .cc (the pointer check). The chunk registry the pointer check asks first is the pool's
+// Where things are: secret.h (the key), free_link.h (encoded, checked free-list links),
+// block_state.h (the sealed state: live bit, family, checksum), live_table.h (live large blocks), this file's .cc (the pointer check). The chunk registry the pointer check asks first is the pool's
 // (pool/chunk_registry.h): it must know every chunk the moment it is mapped.
 //
 // Layer: above pool/ (it reads chunks, slab headers and size classes), below cache/ (whose free
@@ -33,6 +35,8 @@
 #include "hardening/free_link.h"
 #include "hardening/freed_fill.h"
 #include "hardening/live_table.h"
+#include "pool/chunk.h"
+#include "pool/chunk_registry.h"
 #include "pool/memory_source.h"
 
 namespace nodealloc {
@@ -43,17 +47,15 @@ class Hardening {
   Hardening(const Hardening&) = delete;
   Hardening& operator=(const Hardening&) = delete;
 
-  // A block (slab or large) is handed out by a call of `family`; a slab block has just left a
-  // free list.
-  static void on_hand_out(void* block, Family family) noexcept {
+  // A slab block of `usable` bytes has just left a free list and is handed out by a call of
+  // `family`: it must be sealed free, and its fill whole (kFreedFill).
+  static void on_slab_hand_out(void* block, std::size_t usable, Family family) noexcept {
     free_link::clear(block);
     block_state::on_hand_out(block, family);
-  }
-  // The same, for a slab block of `usable` bytes: its fill must be whole (kFreedFill).
-  static void on_slab_hand_out(void* block, std::size_t usable, Family family) noexcept {
-    on_hand_out(block, family);
     freed_fill::check(block, usable);
   }
+  // A fresh large block is handed out by a call of `family`.
+  static void on_large_hand_out(void* block, Family family) noexcept { block_state::on_fresh_hand_out(block, family); }
   // A slab block came back and passed on_free; fill it before it joins a free list.
   static void on_slab_freed(void* block, std::size_t usable) noexcept { freed_fill::fill(block, usable); }
   // A block comes back through a call of `family`, after check_pointer.
@@ -74,7 +76,7 @@ class Hardening {
   // live bit tells those apart); reports anything else. Reads nothing at `block` before knowing
   // it lies in nodealloc's memory.
   void check_pointer(const void* block) noexcept {
-    if constexpr (enabled(Mitigation::kPointerCheck)) check_pointer_slow(block);
+    if constexpr (enabled(Mitigation::kPointerCheck)) check_pointer_checked(block, FatalError::kDoubleFree);
   }
 
   // check_pointer, and a slab block must also be live: a freed one is reported as `if_free`.
@@ -102,9 +104,21 @@ class Hardening {
   std::mutex& mutex() noexcept { return mutex_; }
 
  private:
-  // `if_recently_freed`: the error for a large block freed lately (a double free when freeing).
-  [[gnu::noinline]] void check_pointer_slow(const void* block,
-                                            FatalError if_recently_freed = FatalError::kDoubleFree) noexcept;
+  // The pointer check, inline for slab blocks (the common case: a registry bit, a page-table
+  // load, a multiply), out of line for the rest. `if_recently_freed`: the error for a large block
+  // freed lately (a double free when freeing).
+  void check_pointer_checked(const void* block, FatalError if_recently_freed) noexcept {
+    if (!chunk_registry::contains(block)) [[unlikely]] return check_large_pointer(block, if_recently_freed);
+    const SlabHeader* header = slab_containing(block);
+    if (header == nullptr) [[unlikely]] report_not_in_a_slab(block);
+    if (!slab_position(*header, block).is_block) [[unlikely]] report_not_a_block_start(block, *header);
+    if (SlabNode::header_of(block) != header) [[unlikely]] report_corrupted_back_pointer(block);
+  }
+  [[gnu::noinline]] void check_large_pointer(const void* block, FatalError if_recently_freed) noexcept;
+  [[noreturn, gnu::cold, gnu::noinline]] static void report_not_in_a_slab(const void* block) noexcept;
+  [[noreturn, gnu::cold, gnu::noinline]] static void report_not_a_block_start(const void* block,
+                                                                             const SlabHeader& header) noexcept;
+  [[noreturn, gnu::cold, gnu::noinline]] static void report_corrupted_back_pointer(const void* block) noexcept;
   [[gnu::noinline]] void check_live_slow(const void* block, FatalError if_free) noexcept;
   [[gnu::noinline]] static void check_sized_delete_slow(const void* block, std::size_t size, std::size_t alignment,
                                                         unsigned class_index, std::size_t usable) noexcept;

@@ -30,8 +30,8 @@ Allocator::Allocator(const AllocatorOptions& options)
       pool_(source_),
       large_(source_),
       hardening_(source_) {
-  free_link::init_secret();  // before this instance writes its first link
-  freed_fill::init();        // before it fills its first block
+  secret::init();      // before this instance writes its first keyed word
+  freed_fill::init();  // before it fills its first block
 }
 
 Allocator::~Allocator() {

@@ -152,7 +152,7 @@ class Allocator {
   }
   // A fresh large block goes to the user.
   static void hand_out_large(void* block, std::size_t size, std::size_t usable, Family family) noexcept {
-    Hardening::on_hand_out(block, family);
+    Hardening::on_large_hand_out(block, family);
     mark_live(block, size, usable);
   }
 

@@ -14,10 +14,11 @@
 // (user >= area + W). A zero-sized block may sit at area + area_len; it owns no byte.
 //
 // The back-pointer word (BackPointerWord<StateMask>): the header's address, whose low bits are
-// zero since headers are word-aligned. The bits in StateMask are the user's (the allocator's
-// hardening keeps a block state there); decode() strips them, encode() sets them, and place_block
-// writes the state zero. With StateMask 0 (the seed's reading) the word is the address itself and
-// decoding costs nothing. This pair is the only code that reads meaning into the word.
+// zero since headers are word-aligned, and whose top bits are zero since addresses have at most
+// kHeaderAddressBits bits. The bits in StateMask, low or top, are the user's (the allocator's
+// hardening keeps a block state and a checksum there); decode() strips them, encode() sets them,
+// and place_block writes them zero. With StateMask 0 (the seed's reading) the word is the address
+// itself and decoding costs nothing. This pair is the only code that reads meaning into the word.
 //
 // The word is allocator metadata inside user memory: the sanitizer layer marks it no-access, so
 // the two functions that touch it are exempt from ASan's checks (and only they are).
@@ -32,9 +33,15 @@
 
 namespace nodealloc {
 
+// The bits a header address may use: user space on x86-64 and AArch64 (4-level tables) is 47 or 48.
+inline constexpr unsigned kHeaderAddressBits = 48;
+
 template <std::uintptr_t StateMask>
 struct BackPointerWord {
-  static_assert(StateMask < kWordSize, "the state bits are the ones a word-aligned header leaves zero");
+  static constexpr std::uintptr_t kAddressBits =
+      ((std::uintptr_t{1} << kHeaderAddressBits) - 1) & ~std::uintptr_t{kWordSize - 1};
+  static_assert((StateMask & kAddressBits) == 0,
+                "the state bits are the ones a word-aligned header address leaves zero, low or top");
   static constexpr std::uintptr_t kStateMask = StateMask;
 
   static constexpr std::uintptr_t encode(std::uintptr_t header_address, std::uintptr_t state) noexcept {

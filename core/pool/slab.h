@@ -39,8 +39,8 @@
 //
 // A free block's first word links it into whichever free list holds it (a thread cache's list,
 // the slab's local list or its remote list). Its back-pointer stays in place for the block's
-// whole life, written once by the Node when the buffer is first carved; its state bit (the
-// hardening layer's, when a mitigation needs it) is the only part that changes.
+// whole life, written once by the Node when the buffer is first carved; its state and checksum
+// bits (the hardening layer's, when a mitigation needs them) are the only part that changes.
 #pragma once
 
 #include <atomic>
@@ -135,11 +135,12 @@ class SlabHeader : public NodeHeader<kSlabHeaderLen> {
 static_assert(sizeof(SlabHeader) == kSlabHeaderLen);
 
 // The back-pointer word's state bits: kept only when a mitigation reads them
-// (hardening/block_state.h gives them their meaning: a live bit, and two family bits); otherwise
-// the codec has no state bits and decoding is free.
+// (hardening/block_state.h gives them their meaning: a live bit and two family bits at the bottom,
+// a checksum in the 16 top bits); otherwise the codec has no state bits and decoding is free.
 inline constexpr std::uintptr_t kBlockStateMask =
     (enabled(Mitigation::kDoubleFree) || enabled(Mitigation::kFreeListCheck) || enabled(Mitigation::kFamilyCheck) ? 1 : 0) |
-    (enabled(Mitigation::kFamilyCheck) ? 6 : 0);
+    (enabled(Mitigation::kFamilyCheck) ? 6 : 0) |
+    (enabled(Mitigation::kBackPointerChecksum) ? ~std::uintptr_t{0} << kHeaderAddressBits : 0);
 
 // The allocator's Node: a slab (or large block) header, its data area as the node.
 using SlabNode = NodeView<SlabHeader, std::byte, kBlockStateMask>;
