@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "base/mitigations.h"
 #include "base/sanitizer.h"
@@ -90,9 +91,31 @@ TEST_F(MisuseTest, FreeOfAFreeSlabPage) {
 TEST_F(MisuseTest, DoubleFreeOfALargeBlock) {
   void* block = allocate(1 << 20);
   free(block);
-  // Unmapped, but freed lately: named for what it is.
+  // Held back, inaccessible, and freed lately: named for what it is.
   EXPECT_DEATH(free(block), report_line("double free", block));
   EXPECT_DEATH(allocator_.reallocate(*cache_, block, 100), report_line("invalid free", block));
+}
+
+TEST_F(MisuseTest, DoubleFreeOfALargeBlockAfterItsSizeWasAllocatedAgain) {
+  // Unmapped at once, the freed block's address would be the first the OS hands out again, and
+  // the second free would silently free the new block. Held back, the address stays unused.
+  std::vector<void*> blocks;
+  for (int i = 0; i < 8; ++i) blocks.push_back(allocate(1 << 20));
+  void* freed = blocks[3];
+  free(freed);
+  void* fresh = allocate(1 << 20);
+  EXPECT_NE(fresh, freed);
+  EXPECT_DEATH(free(freed), report_line("double free", freed));
+  for (void* block : blocks) {
+    if (block != freed) free(block);
+  }
+  free(fresh);
+}
+
+TEST_F(MisuseTest, AUseAfterFreeOfALargeBlockFaults) {
+  auto* block = static_cast<volatile char*>(allocate(1 << 20));
+  free(const_cast<char*>(block));
+  EXPECT_DEATH(block[100] = 1, "");  // its mapping is held back inaccessible: SIGSEGV
 }
 
 TEST_F(MisuseTest, ReallocAndUsableSizeOfAFreedBlock) {

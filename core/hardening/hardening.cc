@@ -8,18 +8,61 @@
 // corrupted back-pointer is caught instead of followed. No report is made with a lock held.
 #include "hardening/hardening.h"
 
+#include "base/sanitizer.h"
 #include "pool/chunk.h"
 #include "pool/chunk_registry.h"
 
 namespace nodealloc {
+
+Hardening::~Hardening() { release_held_back(); }
+
+void Hardening::release_held_back() noexcept {
+  for (unsigned i = 0; i < kHeldBack; ++i) {
+    HeldBack held;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      held = held_back_[i];
+      held_back_[i] = {};
+    }
+    unmap_held(source_, held);
+  }
+}
+
+void Hardening::unmap_held(MemorySource& source, HeldBack held) noexcept {
+  if (held.mapping == nullptr) return;
+  mark_reusable(held.mapping, held.length);  // ASan must not think the next mapping here is poisoned
+  source.unmap(held.mapping, held.length);
+}
+
+bool Hardening::on_large_freed(const void* block, void* mapping, std::size_t length) noexcept {
+  if constexpr (!enabled(Mitigation::kPointerCheck) && !enabled(Mitigation::kDoubleFree)) return false;
+  const auto address = reinterpret_cast<std::uintptr_t>(block);
+  if constexpr (enabled(Mitigation::kPointerCheck)) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_large_.erase(address);
+  }
+  if constexpr (!enabled(Mitigation::kDoubleFree)) return false;
+  // Outside the lock: two system calls. A mapping the OS will not protect is unmapped at once
+  // (its double free then reads as an invalid free).
+  if (!source_.hold(mapping, length)) return false;
+  HeldBack evicted;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    HeldBack& slot = held_back_[next_held_++ % kHeldBack];
+    evicted = slot;
+    slot = {address, mapping, length};
+  }
+  unmap_held(source_, evicted);
+  return true;
+}
 
 Hardening::LargeState Hardening::large_state(const void* block, std::uintptr_t* header) noexcept {
   const auto address = reinterpret_cast<std::uintptr_t>(block);
   std::lock_guard<std::mutex> lock(mutex_);
   *header = live_large_.find(address);
   if (*header != 0) return LargeState::kLive;
-  for (const std::uintptr_t entry : recently_freed_) {
-    if (entry == address) return LargeState::kRecentlyFreed;
+  for (const HeldBack& held : held_back_) {
+    if (held.block == address) return LargeState::kRecentlyFreed;
   }
   return LargeState::kUnknown;
 }

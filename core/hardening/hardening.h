@@ -14,7 +14,8 @@
 //   free (slab), carve   on_slab_freed / fill        kFreedFill (cache/ fills what it carves)
 //   sized delete         check_sized_delete(...)     kSizedDeleteCheck
 //   realloc, usable_size check_live(block)           kPointerCheck + kDoubleFree: a freed block is invalid
-//   large malloc / free  on_large_allocated / _freed kPointerCheck: the table of live large blocks
+//   large malloc / free  on_large_allocated / _freed kPointerCheck: the table of live large blocks;
+//                                                    kDoubleFree: freed mappings held back a while
 //   validate()           is_live(block)              the oracle's view of the live bit
 //
 // Where things are: secret.h (the key), free_link.h (encoded, checked free-list links),
@@ -43,7 +44,8 @@ namespace nodealloc {
 
 class Hardening {
  public:
-  explicit Hardening(MemorySource& source) : live_large_(source) {}
+  explicit Hardening(MemorySource& source) : source_(source), live_large_(source) {}
+  ~Hardening();
   Hardening(const Hardening&) = delete;
   Hardening& operator=(const Hardening&) = delete;
 
@@ -89,16 +91,16 @@ class Hardening {
   bool on_large_allocated(const void* block, const void* header) noexcept {
     if constexpr (!enabled(Mitigation::kPointerCheck)) return true;
     std::lock_guard<std::mutex> lock(mutex_);
-    forget_recently_freed(reinterpret_cast<std::uintptr_t>(block));
     return live_large_.insert(reinterpret_cast<std::uintptr_t>(block), reinterpret_cast<std::uintptr_t>(header));
   }
 
-  void on_large_freed(const void* block) noexcept {
-    if constexpr (!enabled(Mitigation::kPointerCheck)) return;
-    std::lock_guard<std::mutex> lock(mutex_);
-    live_large_.erase(reinterpret_cast<std::uintptr_t>(block));
-    recently_freed_[next_recent_++ % kRecentlyFreed] = reinterpret_cast<std::uintptr_t>(block);
-  }
+  // A large block was freed and its mapping [mapping, mapping + length) taken off the live list.
+  // kDoubleFree holds the mapping back (hold_back below) and returns true; false means the caller
+  // unmaps it now.
+  bool on_large_freed(const void* block, void* mapping, std::size_t length) noexcept;
+  // Unmaps every held-back mapping (release_free_memory: the program asked for everything back).
+  // A second free of one of those blocks then reads as an invalid free.
+  void release_held_back() noexcept;
 
   // For fork(): held across the fork with the allocator's other locks.
   std::mutex& mutex() noexcept { return mutex_; }
@@ -126,22 +128,27 @@ class Hardening {
   // or neither.
   enum class LargeState { kLive, kRecentlyFreed, kUnknown };
   LargeState large_state(const void* block, std::uintptr_t* header) noexcept;
-  void forget_recently_freed(std::uintptr_t block) noexcept {
-    for (std::uintptr_t& entry : recently_freed_) {
-      if (entry == block) entry = 0;
-    }
-  }
 
-  // The addresses of the last kRecentlyFreed large blocks freed, so that freeing one again is
-  // named a double free, not an invalid free. An address mapped again for a new large block
-  // leaves the list: freeing that one is valid (and a second free of the old one, after the
-  // address was reused, cannot be told from it: the block is live again).
-  static constexpr unsigned kRecentlyFreed = 64;
+  // The last kHeldBack large blocks freed (kDoubleFree), their mappings held back as inaccessible
+  // address space (MemorySource::hold): nothing can be mapped at a held address, so a second free
+  // of one is named a double free, even if a new large block of the same size came since (it
+  // went elsewhere), and a use after free faults. The oldest is unmapped when a new one comes;
+  // a double free after that, once its address may have been mapped again for a new block,
+  // cannot be told from a valid free. Cost: 64 mappings of address space, no memory, and two
+  // system calls per large free (discard, protect) besides the unmap, which comes later.
+  struct HeldBack {
+    std::uintptr_t block = 0;
+    void* mapping = nullptr;
+    std::size_t length = 0;
+  };
+  static constexpr unsigned kHeldBack = 64;
+  static void unmap_held(MemorySource& source, HeldBack held) noexcept;
 
+  MemorySource& source_;
   std::mutex mutex_;
   LiveTable live_large_;
-  std::uintptr_t recently_freed_[kRecentlyFreed] = {};
-  unsigned next_recent_ = 0;
+  HeldBack held_back_[kHeldBack];
+  unsigned next_held_ = 0;
 };
 
 }  // namespace nodealloc

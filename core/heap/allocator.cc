@@ -76,8 +76,8 @@ void* Allocator::allocate_large(std::size_t size, std::size_t alignment, Family 
 }
 
 void Allocator::deallocate_large(SlabHeader* header, void* block) noexcept {
-  hardening_.on_large_freed(block);
-  large_.deallocate(header);
+  const LargeBlocks::Mapping mapping = large_.retire(header);
+  if (!hardening_.on_large_freed(block, mapping.address, mapping.length)) large_.unmap(mapping);
 }
 
 void* Allocator::allocate_aligned(ThreadCache& cache, std::size_t size, std::size_t alignment,
@@ -166,6 +166,7 @@ void Allocator::release_free_memory() noexcept {
     }
   }
   pool_.release_free_memory();
+  hardening_.release_held_back();
 }
 
 Statistics Allocator::statistics() noexcept {

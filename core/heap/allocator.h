@@ -117,7 +117,8 @@ class Allocator {
   static BlockInfo lookup(const void* block) noexcept;
 
   // Collects remote frees into dormant caches, returns empty slabs, discards dirty pages, unmaps
-  // empty chunks (pool.h's policy, all at once).
+  // empty chunks (pool.h's policy, all at once) and the large mappings the hardening layer holds
+  // back.
   void release_free_memory() noexcept;
 
   Statistics statistics() noexcept;

@@ -11,16 +11,12 @@
 namespace nodealloc {
 
 LargeBlocks::~LargeBlocks() {
-  while (SlabHeader* header = blocks_.front()) {
-    blocks_.remove(header);
-    unmap(header);
-  }
+  while (SlabHeader* header = blocks_.front()) deallocate(header);
 }
 
-void LargeBlocks::unmap(SlabHeader* header) noexcept {
-  const std::size_t length = header->length();
-  mark_reusable(header, length);  // ASan must not think the next mapping here is poisoned
-  source_.unmap(header, length);
+void LargeBlocks::unmap(Mapping mapping) noexcept {
+  mark_reusable(mapping.address, mapping.length);  // ASan must not think the next mapping here is poisoned
+  source_.unmap(mapping.address, mapping.length);
 }
 
 std::size_t LargeBlocks::guard_bytes() noexcept { return enabled(Mitigation::kLargeGuardPages) ? page_size() : 0; }
@@ -68,12 +64,10 @@ void* LargeBlocks::allocate(std::size_t size, std::size_t alignment) noexcept {
   return block;
 }
 
-void LargeBlocks::deallocate(SlabHeader* header) noexcept {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    blocks_.remove(header);
-  }
-  unmap(header);
+LargeBlocks::Mapping LargeBlocks::retire(SlabHeader* header) noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  blocks_.remove(header);
+  return {header, header->length()};
 }
 
 std::size_t LargeBlocks::usable_size(const SlabHeader& header, const void* block) noexcept {

@@ -35,9 +35,21 @@ class LargeBlocks {
   LargeBlocks(const LargeBlocks&) = delete;
   LargeBlocks& operator=(const LargeBlocks&) = delete;
 
+  // A whole mapping: what a large block gives back.
+  struct Mapping {
+    void* address;
+    std::size_t length;
+  };
+
   // A block of `size` bytes aligned to `alignment` (a power of two), or nullptr.
   void* allocate(std::size_t size, std::size_t alignment) noexcept;
-  void deallocate(SlabHeader* header) noexcept;
+  // Gives the block's mapping back to the OS.
+  void deallocate(SlabHeader* header) noexcept { unmap(retire(header)); }
+  // Takes the block off the list of live blocks and returns its mapping, still mapped: the caller
+  // unmaps it (unmap) or holds it back (the hardening layer keeps freed addresses unused a while).
+  Mapping retire(SlabHeader* header) noexcept;
+  // ASan forgets the mapping's poison, and it goes back to the OS.
+  void unmap(Mapping mapping) noexcept;
 
   // Bytes usable from `block` to the end of its mapping (or to its guard page).
   static std::size_t usable_size(const SlabHeader& header, const void* block) noexcept;
@@ -53,8 +65,6 @@ class LargeBlocks {
   std::mutex& mutex() noexcept { return mutex_; }
 
  private:
-  void unmap(SlabHeader* header) noexcept;
-
   MemorySource& source_;
   std::mutex mutex_;
   SlabList blocks_;

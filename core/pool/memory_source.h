@@ -35,6 +35,15 @@ class MemorySource {
   void discard(void* memory, std::size_t size) noexcept { platform_.discard(memory, size); }
   bool protect(void* memory, std::size_t size) noexcept { return platform_.protect(memory, size); }
 
+  // Holds a whole mapping back as bare address space: its pages go back to the OS and it becomes
+  // inaccessible, but stays mapped (and counted in bytes_mapped() and the limit: it is address
+  // space the platform gave), so nothing else is placed at its addresses until it is unmapped.
+  // False when the OS refuses to protect it; it is then merely discarded.
+  bool hold(void* memory, std::size_t size) noexcept {
+    platform_.discard(memory, size);
+    return platform_.protect(memory, size);
+  }
+
   std::size_t bytes_mapped() const noexcept { return mapped_.load(std::memory_order_relaxed); }
   std::size_t limit() const noexcept { return limit_; }
 

@@ -60,6 +60,22 @@ int run(const std::string& misuse) {
     void* a = std::malloc(8);
     void* b = std::malloc(8);
     std::printf("handed out %p and %p\n", a, b);  // reached only if the forgery went unseen
+  } else if (misuse == "large-double-free-after-reuse") {
+    // Freed, its size allocated again (the OS would hand out the same address), freed again.
+    void* block = opaque(std::malloc(1 << 20));
+    std::free(block);
+    void* again = std::malloc(1 << 20);
+    use(again);
+    std::free(opaque(block));
+    std::printf("the second free went unseen (new block %p)\n", again);
+  } else if (misuse == "back-pointer-copied") {
+    // An overflow that copies a live neighbour's back-pointer word over a freed block's, so that
+    // freeing it again would pass as a valid free.
+    auto* live = opaque(static_cast<unsigned char*>(std::malloc(40)));
+    auto* freed = opaque(static_cast<unsigned char*>(std::malloc(40)));
+    std::free(freed);
+    std::memcpy(opaque(freed) - 8, live - 8, 8);
+    std::free(opaque(freed));
   } else if (misuse == "invalid-free") {
     int local = 0;
     std::free(opaque(&local));
