@@ -9,35 +9,12 @@
 #include <thread>
 #include <vector>
 
-#include "support/failing_platform.h"
+#include "support/allocator_fixture.h"
 
 namespace nodealloc {
 namespace {
 
-using testing::FailingPlatform;
-
-class AllocatorTest : public ::testing::Test {
- protected:
-  void TearDown() override {
-    for (ThreadCache* cache : caches_) allocator_->release_cache(cache);
-    const ValidationResult result = allocator_->validate();
-    EXPECT_TRUE(result.ok) << result.message;
-  }
-
-  ThreadCache& cache(std::size_t index = 0) {
-    while (caches_.size() <= index) caches_.push_back(allocator_->claim_cache());
-    return *caches_[index];
-  }
-
-  void expect_valid() {
-    const ValidationResult result = allocator_->validate();
-    ASSERT_TRUE(result.ok) << result.message;
-  }
-
-  FailingPlatform platform_;
-  std::unique_ptr<Allocator> allocator_ = std::make_unique<Allocator>(AllocatorOptions{&platform_});
-  std::vector<ThreadCache*> caches_;
-};
+class AllocatorTest : public testing::AllocatorFixture {};
 
 TEST(SizeClasses, TableIsValid) { EXPECT_EQ(validate_size_classes(), nullptr); }
 
