@@ -13,10 +13,13 @@
 // validate() read the residents through for_each(). Nothing here reads or writes block memory: a
 // resident's link word is written only when it leaves, by the cache's own free-list code.
 //
-// Admission evicts first, then admits: while the quarantine is out of slots or the new block's
-// bytes would pass the bound, a resident chosen at random leaves, for real, through `free_block`
-// (the cache's deallocate). So the block just freed is never the one handed out next, and the
-// order in which freed blocks come back does not follow the order they were freed in.
+// Admission: in a full quarantine the new block takes the slot of a resident chosen at random,
+// which leaves, for real, through `free_block` (the cache's deallocate); otherwise residents
+// chosen at random leave while the quarantine is out of slots or the new block's bytes would pass
+// the bound, and the new block takes the next slot. Either way the block just freed is not the
+// one that leaves (unless it is larger than the whole bound: then it is not held back at all),
+// so it is not handed out next, and the order in which freed blocks come back
+// does not follow the order they were freed in.
 //
 // The owning cache's thread is the only one that touches a quarantine (statistics() and
 // validate() read it when no other thread is inside the allocator), so nothing here is atomic.
@@ -48,10 +51,19 @@ class Quarantine {
   template <class FreeBlock>
   void admit(void* block, unsigned class_index, FreeBlock&& free_block) noexcept {
     const std::size_t usable = size_class(class_index).usable;
-    if (usable > limit_) [[unlikely]] return free_block(block, class_index);
-    while (count_ == kSlots || bytes_ + usable > limit_) evict_one(free_block);
-    slots_[count_++] = {block, class_index};
-    bytes_ += usable;
+    if (count_ == kSlots) [[likely]] {
+      // The steady state: the new block takes a random resident's slot, and that one leaves,
+      // unless it is smaller and the bytes would pass the bound.
+      Slot& slot = slots_[random_below(kSlots)];
+      const std::size_t leaving_usable = size_class(slot.class_index).usable;
+      if (bytes_ - leaving_usable + usable <= limit_) [[likely]] {
+        const Slot leaving = slot;
+        slot = {block, class_index};
+        bytes_ = bytes_ - leaving_usable + usable;
+        return free_block(leaving.block, leaving.class_index);
+      }
+    }
+    admit_by_evicting(block, class_index, usable, free_block);
   }
 
   // Every resident leaves through free_block(block, class_index).
@@ -80,22 +92,30 @@ class Quarantine {
     unsigned class_index;
   };
 
-  // Uniform enough over [0, count_) for count_ <= kSlots: the top 32 bits, scaled.
-  unsigned random_index() noexcept {
+  // Uniform enough over [0, bound) for bound <= kSlots: the top 32 bits, scaled.
+  unsigned random_below(unsigned bound) noexcept {
     random_ ^= random_ >> 12;
     random_ ^= random_ << 25;
     random_ ^= random_ >> 27;
     const std::uint64_t word = random_ * 0x2545f4914f6cdd1dULL;
-    return static_cast<unsigned>(((word >> 32) * count_) >> 32);
+    return static_cast<unsigned>(((word >> 32) * bound) >> 32);
   }
 
+  // Residents chosen at random leave until the new block fits, which then takes the last slot.
+  // Out of line: the steady state above is the path every free takes.
   template <class FreeBlock>
-  void evict_one(FreeBlock& free_block) noexcept {
-    const unsigned index = random_index();
-    const Slot slot = slots_[index];
-    slots_[index] = slots_[--count_];
-    bytes_ -= size_class(slot.class_index).usable;
-    free_block(slot.block, slot.class_index);
+  [[gnu::noinline]] void admit_by_evicting(void* block, unsigned class_index, std::size_t usable,
+                                           FreeBlock& free_block) noexcept {
+    if (usable > limit_) return free_block(block, class_index);  // it could never fit: not held back
+    while (count_ == kSlots || bytes_ + usable > limit_) {
+      const unsigned index = random_below(count_);
+      const Slot leaving = slots_[index];
+      slots_[index] = slots_[--count_];
+      bytes_ -= size_class(leaving.class_index).usable;
+      free_block(leaving.block, leaving.class_index);
+    }
+    slots_[count_++] = {block, class_index};
+    bytes_ += usable;
   }
 
   unsigned count_ = 0;
