@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <vector>
 
@@ -189,6 +190,32 @@ TEST_F(QuarantineOptionTest, QuarantineSizeBoundsTheBytesHeldBack) {
         allocator.deallocate(*cache, big);
         const bool bypassed = cache->quarantine().count() == 1024 / usable && allocator.allocate(*cache, 2000) == big;
         std::_Exit(bounded && bypassed && allocator.validate().ok ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+// A full quarantine where a larger block would pass the byte bound by taking one small
+// resident's slot: enough small residents leave for it to fit.
+TEST_F(QuarantineOptionTest, ALargerBlockMakesRoomUnderTheByteBound) {
+  EXPECT_EXIT(
+      {
+        const std::size_t usable = size_class(class_for_size(kSize)).usable;
+        const std::size_t limit = kSlots * usable + 100;
+        char setting[64];
+        std::snprintf(setting, sizeof setting, "quarantine_size=%zu", limit);
+        setenv("NODEALLOC_OPTIONS", setting, 1);
+        Allocator allocator;
+        ThreadCache* cache = allocator.claim_cache();
+        std::vector<void*> blocks;
+        for (unsigned i = 0; i < kSlots; ++i) blocks.push_back(allocator.allocate(*cache, kSize));
+        void* big = allocator.allocate(*cache, 2000);
+        for (void* block : blocks) allocator.deallocate(*cache, block);
+        const bool full = cache->quarantine().count() == kSlots;
+        allocator.deallocate(*cache, big);
+        const std::size_t big_usable = size_class(class_for_size(2000)).usable;
+        const std::size_t left = (limit - big_usable) / usable;  // small residents that still fit beside it
+        const bool made_room = cache->quarantine().count() == left + 1 && cache->quarantine().bytes() <= limit;
+        std::_Exit(full && made_room && allocator.validate().ok ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "");
 }
