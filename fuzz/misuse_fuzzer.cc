@@ -238,14 +238,18 @@ class MisuseSession {
   }
 
   // Frees a slab block so that it is the head of its cache list (when a free would flush the
-  // list, the misuse is skipped: the block would leave the head), then hands back `then`.
+  // list, the misuse is skipped: the block would leave the head), then hands back `then`. The
+  // quarantine (full preset) is drained before and after, so the block goes to the list at once:
+  // these misuses attack the list, which a quarantined block is not on yet.
   template <class Then>
   void free_to_head(std::size_t index, Then&& then) {
     const Block block = live_[index];
     const unsigned c = class_of(block);
+    cache_->drain_quarantine();
     if (cache_->list(c).count + 1 > cache_->list(c).limit) return;
     take(index);
     allocator_->deallocate(*cache_, block.pointer, block.family);
+    cache_->drain_quarantine();
     then(block);
   }
 

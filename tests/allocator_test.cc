@@ -9,35 +9,12 @@
 #include <thread>
 #include <vector>
 
-#include "support/failing_platform.h"
+#include "support/allocator_fixture.h"
 
 namespace nodealloc {
 namespace {
 
-using testing::FailingPlatform;
-
-class AllocatorTest : public ::testing::Test {
- protected:
-  void TearDown() override {
-    for (ThreadCache* cache : caches_) allocator_->release_cache(cache);
-    const ValidationResult result = allocator_->validate();
-    EXPECT_TRUE(result.ok) << result.message;
-  }
-
-  ThreadCache& cache(std::size_t index = 0) {
-    while (caches_.size() <= index) caches_.push_back(allocator_->claim_cache());
-    return *caches_[index];
-  }
-
-  void expect_valid() {
-    const ValidationResult result = allocator_->validate();
-    ASSERT_TRUE(result.ok) << result.message;
-  }
-
-  FailingPlatform platform_;
-  std::unique_ptr<Allocator> allocator_ = std::make_unique<Allocator>(AllocatorOptions{&platform_});
-  std::vector<ThreadCache*> caches_;
-};
+class AllocatorTest : public testing::AllocatorFixture {};
 
 TEST(SizeClasses, TableIsValid) { EXPECT_EQ(validate_size_classes(), nullptr); }
 
@@ -123,6 +100,7 @@ TEST_F(AllocatorTest, CallocIsZeroEvenForReusedBlocks) {
   void* dirty = allocator_->allocate(cache(), 100);
   std::memset(dirty, 0xff, 100);
   allocator_->deallocate(cache(), dirty);
+  cache().drain_quarantine();  // the quarantine (full preset) would keep the block from reuse
   auto* zeroed = static_cast<unsigned char*>(allocator_->allocate_zeroed(cache(), 10, 10));
   ASSERT_EQ(zeroed, dirty);  // LIFO: the same block again
   for (int i = 0; i < 100; ++i) ASSERT_EQ(zeroed[i], 0);

@@ -43,6 +43,12 @@ class MisuseTest : public ::testing::Test {
   }
   void* allocate(std::size_t size) { return allocator_.allocate(*cache_, size); }
   void free(void* block) { allocator_.deallocate(*cache_, block); }
+  // A free whose block goes onto the cache's free list at once, as it does without the quarantine
+  // (full preset): for the tests that attack the list, or the next hand-out of the block.
+  void free_to_list(void* block) {
+    free(block);
+    cache_->drain_quarantine();
+  }
 
   Allocator allocator_;
   ThreadCache* cache_ = allocator_.claim_cache();
@@ -51,6 +57,17 @@ class MisuseTest : public ::testing::Test {
 TEST_F(MisuseTest, DoubleFree) {
   void* block = allocate(24);
   free(block);
+  EXPECT_DEATH(free(block), report_line("double free", block));
+}
+
+// kQuarantine (full): a block waiting in the quarantine is still not live.
+TEST_F(MisuseTest, DoubleFreeOfAQuarantinedBlock) {
+  if (!enabled(Mitigation::kQuarantine)) GTEST_SKIP() << "kQuarantine is off (full preset only)";
+  void* block = allocate(24);
+  void* later = allocate(24);
+  free(block);
+  free(later);  // the block is not the newest resident
+  ASSERT_EQ(cache_->quarantine().count(), 2u);
   EXPECT_DEATH(free(block), report_line("double free", block));
 }
 
@@ -175,7 +192,7 @@ TEST_F(ChecksumTest, ALiveBitSetByHandIsCaught) {
 
 TEST_F(ChecksumTest, AFlippedChecksumBitOfAFreeBlockIsCaughtAtTheNextAllocation) {
   void* block = allocate(40);
-  free(block);
+  free_to_list(block);
   set_word_before(block, word_before(block) ^ (std::uintptr_t{1} << 60));
   EXPECT_DEATH(allocate(40), report_line("corrupted back-pointer", block,
                                          "\\(back_pointer=0x[0-9a-f]+, expected=0x[0-9a-f]+\\)"));
@@ -199,7 +216,7 @@ TEST_F(MisuseTest, WriteAfterFreeThatCorruptsTheFreeList) {
   if (kBuiltWithAsan) GTEST_SKIP() << "ASan reports the write itself";
   void* victim = allocate(40);
   void* live = allocate(40);
-  free(victim);
+  free_to_list(victim);
   std::memcpy(victim, &live, sizeof live);  // use after free: the raw address of a live block
   // The link is encoded, so the raw address decodes to garbage: caught at the first pop, before
   // anything follows it.
@@ -216,7 +233,7 @@ TEST_F(MisuseTest, AWriteAfterFreeOverTheWholeBlockIsReportedNotACrashInMalloc) 
   if (kBuiltWithAsan) GTEST_SKIP() << "ASan reports the write itself";
   void* keep = allocate(64);  // keeps the slab
   void* block = allocate(64);
-  free(block);
+  free_to_list(block);
   std::memset(block, 0x41, 64);
   EXPECT_DEATH(
       {
@@ -234,8 +251,8 @@ TEST_F(MisuseTest, AForgedLinkToAChosenAddressIsNeverHandedOut) {
   void* chosen = target + 16;
   void* first = allocate(8);
   void* second = allocate(8);
-  free(first);
-  free(second);
+  free_to_list(first);
+  free_to_list(second);
   std::memcpy(second, &chosen, sizeof chosen);  // second is the list head: its link now "leads" to chosen
   EXPECT_DEATH(
       {
@@ -250,7 +267,7 @@ TEST_F(MisuseTest, ALinkIntoALiveBlockNeverMakesTwoBlocksOverlap) {
   if (kBuiltWithAsan) GTEST_SKIP() << "ASan reports the write itself";
   auto* live = static_cast<char*>(allocate(100));
   void* victim = allocate(100);
-  free(victim);
+  free_to_list(victim);
   void* inside = live + 16;
   std::memcpy(victim, &inside, sizeof inside);
   EXPECT_DEATH(
@@ -268,8 +285,8 @@ TEST_F(MisuseTest, FreeLinksAreEncodedAndClearedOnHandOut) {
   if (!enabled(Mitigation::kEncodedFreeLinks)) GTEST_SKIP() << "kEncodedFreeLinks is off";
   void* a = allocate(40);
   void* b = allocate(40);
-  free(a);
-  free(b);  // b's link names a
+  free_to_list(a);
+  free_to_list(b);  // b's link names a
   std::uintptr_t word = 0;
   std::memcpy(&word, b, sizeof word);
   EXPECT_NE(word, reinterpret_cast<std::uintptr_t>(a));
@@ -340,7 +357,7 @@ TEST_F(MisuseTest, AWriteAfterFreeIsReportedAtTheNextAllocation) {
   if (!enabled(Mitigation::kFreedFill)) GTEST_SKIP() << "kFreedFill is off (full preset only)";
   if (kBuiltWithAsan) GTEST_SKIP() << "ASan reports the write itself";
   auto* block = static_cast<unsigned char*>(allocate(100));
-  free(block);
+  free_to_list(block);
   block[37] = 1;  // use after free
   EXPECT_DEATH(allocate(100), report_line("write after free", block, "\\(offset=37\\)"));
 }
@@ -349,7 +366,7 @@ TEST_F(MisuseTest, TheNextOwnerSeesTheFillNotTheOldContents) {
   if (!enabled(Mitigation::kFreedFill)) GTEST_SKIP() << "kFreedFill is off (full preset only)";
   auto* secret = static_cast<unsigned char*>(allocate(64));
   std::memset(secret, 0x5a, 64);
-  free(secret);
+  free_to_list(secret);
   auto* next = static_cast<unsigned char*>(allocate(64));
   ASSERT_EQ(next, secret);
   for (std::size_t i = 0; i < 64; ++i) EXPECT_EQ(next[i], i < 8 ? 0 : 0xdf) << i;

@@ -29,6 +29,7 @@ TEST(Options, DefaultsComeFromTheTable) {
   const Options options = parse(nullptr);
   EXPECT_FALSE(options.stats);
   EXPECT_EQ(options.fill_byte, 0xdfu);
+  EXPECT_EQ(options.quarantine_size, 262144u);
   EXPECT_TRUE(warnings.empty());
 }
 
@@ -41,6 +42,8 @@ TEST(Options, EveryFormOfValue) {
   EXPECT_FALSE(parse("stats=1:stats=false").stats);  // the last one counts
   EXPECT_EQ(parse("fill_byte=200").fill_byte, 200u);
   EXPECT_EQ(parse("::fill_byte=7::").fill_byte, 7u);  // empty entries are nothing
+  EXPECT_EQ(parse("quarantine_size=0").quarantine_size, 0u);
+  EXPECT_EQ(parse("quarantine_size=0x100000").quarantine_size, 1u << 20);
   EXPECT_TRUE(warnings.empty());
 }
 

@@ -50,6 +50,11 @@ struct DefaultConfig {
   static constexpr std::size_t kMaxDirtyBytes = std::size_t{4} << 20;
   // Empty chunks the pool keeps mapped to absorb churn; the others go back to the OS at once.
   static constexpr unsigned kKeptEmptyChunks = 1;
+
+  // Slots of a thread cache's quarantine (kQuarantine, full preset; hardening/quarantine.h): the
+  // most freed blocks it holds back, whatever their size (quarantine_size bounds their bytes).
+  // 256: a block waits for hundreds of other frees, in 4 KiB per cache.
+  static constexpr unsigned kQuarantineSlots = 256;
 };
 
 // The configuration this build compiles in.
@@ -61,5 +66,6 @@ static_assert(Config::kMaxSlabPages < Config::kChunkSize / Config::kSlabPageSize
               "a slab fits in a chunk beside its page 0");
 static_assert(Config::kMinRefillBlocks >= 1 && Config::kMinRefillBlocks <= Config::kMaxRefillBlocks);
 static_assert(Config::kCacheLimitInRefills >= 1);
+static_assert(Config::kQuarantineSlots >= 1);
 
 }  // namespace nodealloc

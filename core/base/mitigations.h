@@ -58,12 +58,22 @@
 //                     its alignment), so the first byte written past the end (past the last
 //                     16-byte step) faults at once. Cost: one mprotect and one page of address
 //                     space per large block. Reports: the kernel's SIGSEGV at the faulting write.
+//   kQuarantine       use-after-free exploitation by immediate reuse: a freed slab block is not
+//                     handed out again at once, where a dangling pointer would alias the next
+//                     object of its size, and the order blocks come back in is not the order they
+//                     were freed in (hardening/quarantine.h). Each thread cache holds up to 256
+//                     freed blocks and quarantine_size bytes (NODEALLOC_OPTIONS; 0 turns it off),
+//                     and a free past either bound really frees a resident chosen at random. A
+//                     block stays not live while it waits, so freeing it again is still a double
+//                     free, and kFreedFill sees writes made meanwhile. Cost: a random number and a
+//                     slot swap per free, up to quarantine_size bytes per thread cache kept from
+//                     reuse. Reports: nothing of its own (kDoubleFree and kFreedFill report).
 //
 // Presets: none = {}; standard = {kPointerCheck, kDoubleFree, kFreeListCheck, kEncodedFreeLinks,
 // kBackPointerChecksum, kFamilyCheck, kSizedDeleteCheck}; full = standard + {kFreedFill,
-// kLargeGuardPages}, and costlier
-// checks to come (a quarantine, canaries). Presets are built from names, never from bits. The Node's
-// own bounds checks (header positions, buffer indexes) are not mitigations: they are always on.
+// kLargeGuardPages, kQuarantine}; canaries would be the next costlier check. Presets are built from
+// names, never from bits. The Node's own bounds checks (header positions, buffer indexes) are not
+// mitigations: they are always on.
 #pragma once
 
 #include <initializer_list>
@@ -84,6 +94,7 @@ enum class Mitigation : unsigned {
   kFreedFill = 1u << 6,
   kLargeGuardPages = 1u << 7,
   kBackPointerChecksum = 1u << 8,
+  kQuarantine = 1u << 9,
 };
 
 // A set of mitigations, built from their names.
@@ -108,7 +119,7 @@ inline constexpr MitigationSet kFull{Mitigation::kPointerCheck,        Mitigatio
                                      Mitigation::kFreeListCheck,       Mitigation::kEncodedFreeLinks,
                                      Mitigation::kBackPointerChecksum, Mitigation::kFamilyCheck,
                                      Mitigation::kSizedDeleteCheck,    Mitigation::kFreedFill,
-                                     Mitigation::kLargeGuardPages};
+                                     Mitigation::kLargeGuardPages,     Mitigation::kQuarantine};
 }  // namespace preset
 
 inline constexpr MitigationSet kEnabledMitigations = NODEALLOC_HARDENING >= 2   ? preset::kFull

@@ -160,6 +160,7 @@ void ThreadCache::collect_remote_frees() noexcept {
 }
 
 void ThreadCache::flush_all() noexcept {
+  drain_quarantine();
   for (unsigned c = 0; c < kClassCount; ++c) flush(c, lists_[c].count);
   collect_remote_frees();
   for (unsigned c = 0; c < kClassCount; ++c) {

@@ -21,6 +21,11 @@
 // the owner finds remote frees without scanning its slabs; the owner empties a slab's remote list
 // only after taking the slab off that stack, so a slab is never on the stack twice.
 //
+// With kQuarantine (full preset) a cache also holds a quarantine (hardening/quarantine.h): a
+// block the user frees waits there, and reaches the free list above only when a later free evicts
+// it, at random, or when the cache is flushed. Without it the member has no bytes and a free goes
+// straight to the list.
+//
 // Lifetime: caches are never unmapped while their allocator lives. A thread's cache is released
 // at thread exit (flushed, its empty slabs returned) and later claimed by another thread with its
 // remaining slabs, so blocks freed into a dead thread's slabs are reclaimed, and a remote pusher
@@ -35,6 +40,7 @@
 #include "hardening/block_state.h"
 #include "hardening/free_link.h"
 #include "hardening/freed_fill.h"
+#include "hardening/quarantine.h"
 #include "pool/pool.h"
 #include "pool/slab.h"
 #include "pool/slab_list.h"
@@ -79,7 +85,18 @@ class ThreadCache {
     if (++list.count > list.limit) [[unlikely]] flush(class_index, list.count / 2);
   }
 
-  // Everything back: every cached block to its slab, remote frees collected, empty owned slabs to
+  // Takes back a block the user has just freed (not live, filled, poisoned): through the
+  // quarantine, which gives it or an older resident to deallocate().
+  void deallocate_freed(void* block, unsigned class_index) noexcept {
+    quarantine_.admit(block, class_index, [this](void* leaving, unsigned c) { deallocate(leaving, c); });
+  }
+
+  // Every quarantined block onto its free list now.
+  void drain_quarantine() noexcept {
+    quarantine_.drain([this](void* leaving, unsigned c) { deallocate(leaving, c); });
+  }
+
+  // Everything back: every quarantined and cached block to its slab, remote frees collected, empty owned slabs to
   // the pool. What stays owned is slabs with live blocks.
   void flush_all() noexcept;
 
@@ -89,6 +106,7 @@ class ThreadCache {
   const FreeList& list(unsigned class_index) const noexcept { return lists_[class_index]; }
   SlabHeader* current_slab(unsigned class_index) const noexcept { return current_[class_index]; }
   SlabHeader* partial_slabs(unsigned class_index) const noexcept { return partial_[class_index].front(); }
+  const CacheQuarantine& quarantine() const noexcept { return quarantine_; }
 
   // Pushes the chain first..last (linked through the blocks' first words) onto the remote free
   // list of their slab, owned by another cache. Any thread.
@@ -111,6 +129,7 @@ class ThreadCache {
   SlabList partial_[kClassCount];
   std::uint8_t empty_slabs_[kClassCount] = {};  // slabs on partial_ with no block out: up to Config::kKeptEmptySlabsPerClass
   std::atomic<SlabHeader*> notified_{nullptr};
+  [[no_unique_address]] CacheQuarantine quarantine_;
 };
 
 }  // namespace nodealloc

@@ -12,6 +12,7 @@
 //   free                 check_pointer(block)        kPointerCheck, before anything is read at it
 //   free                 on_free(block, family)      kDoubleFree, kFamilyCheck
 //   free (slab), carve   on_slab_freed / fill        kFreedFill (cache/ fills what it carves)
+//   free (slab), last    Quarantine::admit           kQuarantine (each thread cache holds one)
 //   sized delete         check_sized_delete(...)     kSizedDeleteCheck
 //   realloc, usable_size check_live(block)           kPointerCheck + kDoubleFree: a freed block is invalid
 //   large malloc / free  on_large_allocated / _freed kPointerCheck: the table of live large blocks;
@@ -19,7 +20,9 @@
 //   validate()           is_live(block)              the oracle's view of the live bit
 //
 // Where things are: secret.h (the key), free_link.h (encoded, checked free-list links),
-// block_state.h (the sealed state: live bit, family, checksum), live_table.h (live large blocks), this file's .cc (the pointer check). The chunk registry the pointer check asks first is the pool's
+// block_state.h (the sealed state: live bit, family, checksum), live_table.h (live large blocks),
+// quarantine.h (freed blocks held back from reuse), this file's .cc (the pointer check). The chunk
+// registry the pointer check asks first is the pool's
 // (pool/chunk_registry.h): it must know every chunk the moment it is mapped.
 //
 // Layer: above pool/ (it reads chunks, slab headers and size classes), below cache/ (whose free

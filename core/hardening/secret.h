@@ -1,8 +1,8 @@
 // The per-process secret that keyed mitigations mix into what they store in attacker-reachable
 // memory: free-list links (free_link.h) and back-pointer checksums (block_state.h).
 //
-// It comes from getrandom() (or the kernel's AT_RANDOM bytes, hashed), never from the heap or
-// an address, is set once per process before any allocator writes a keyed word, and never
+// It comes from entropy_word() (base/entropy.h: getrandom, or AT_RANDOM hashed), never from the
+// heap or an address, is set once per process before any allocator writes a keyed word, and never
 // changes after: a word written under one secret must decode under the same one. It is never
 // zero. It lives apart from what it protects (in the library's data, not in any chunk), so an
 // overflow out of a block cannot reach it.

@@ -184,6 +184,8 @@ Statistics Allocator::statistics() noexcept {
     std::lock_guard<std::mutex> lock(caches_mutex_);
     for (ThreadCache* cache = caches_; cache != nullptr; cache = cache->next_cache) {
       for (unsigned c = 0; c < kClassCount; ++c) stats.live_blocks[c] -= cache->list(c).count;
+      // Quarantined blocks count as used in their slabs, as cached ones do, but are not live.
+      cache->quarantine().for_each([&](const void*, unsigned c) { --stats.live_blocks[c]; });
     }
   }
   if (NODEALLOC_FAULT(stats_miscount) && stats.live_blocks[0] != 0) ++stats.live_blocks[0];

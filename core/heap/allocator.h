@@ -140,7 +140,7 @@ class Allocator {
       const std::size_t usable = size_class(class_index).usable;
       mark_freed(block, usable);
       Hardening::on_slab_freed(block, usable);
-      cache.deallocate(block, class_index);
+      cache.deallocate_freed(block, class_index);
       return;
     }
     deallocate_large(header, block);

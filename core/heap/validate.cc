@@ -70,19 +70,24 @@ class Validator {
         fail("%s: list longer than %zu blocks (a cycle?)", where, limit);
         return -1;
       }
-      SlabHeader* owner = header != nullptr ? check_block(header, block, where) : slab_of(block, where);
-      if (owner == nullptr) return -1;
-      if (owner->class_index() != c) {
-        fail("%s: block %p of class %u on a list of class %u", where, block, owner->class_index(), c);
-        return -1;
-      }
-      if (enabled(Mitigation::kDoubleFree) && Hardening::is_live(block)) {
-        fail("%s: block %p is on a free list but marked live", where, block);
-        return -1;
-      }
+      if (!is_free_block(block, header, c, where)) return -1;
       ++count;
     }
     return count;
+  }
+
+  // A freed block of class `c` (of `header`'s slab, when not null): carved, on a block boundary,
+  // named by its back-pointer, and not live.
+  bool is_free_block(const void* block, SlabHeader* header, unsigned c, const char* where) {
+    SlabHeader* owner = header != nullptr ? check_block(header, block, where) : slab_of(block, where);
+    if (owner == nullptr) return false;
+    if (owner->class_index() != c) {
+      return fail("%s: block %p of class %u where class %u belongs", where, block, owner->class_index(), c);
+    }
+    if (enabled(Mitigation::kDoubleFree) && Hardening::is_live(block)) {
+      return fail("%s: block %p is free there but marked live", where, block);
+    }
+    return true;
   }
 
  private:
@@ -185,6 +190,15 @@ ValidationResult Allocator::validate() noexcept {
             v.fail("current slab of class %u: wrong owner or class", c);
           }
         }
+      }
+      // Each resident is a free block of the class its slot names, and the byte count adds up.
+      std::size_t quarantined_bytes = 0;
+      cache->quarantine().for_each([&](const void* block, unsigned c) {
+        if (c >= kClassCount) return (void)v.fail("quarantine: block %p with class %u", block, c);
+        if (v.is_free_block(block, nullptr, c, "quarantine")) quarantined_bytes += size_class(c).usable;
+      });
+      if (result.ok && quarantined_bytes != cache->quarantine().bytes()) {
+        v.fail("quarantine: residents of %zu bytes, its count says %zu", quarantined_bytes, cache->quarantine().bytes());
       }
     }
   }
