@@ -2,7 +2,7 @@
 //
 // The input interleaves valid operations with misuse, each an opcode byte and its operands:
 //
-//   op (byte % 10)  0 alloc           size, alignment and family bytes (malloc, new, new[])
+//   op (byte % 11)  0 alloc           size, alignment and family bytes (malloc, new, new[])
 //                   1 free            a live block, through its own family (sometimes sized)
 //                   2 double free     a block freed earlier and not handed out again
 //                   3 interior free   a live block plus an offset inside it
@@ -13,6 +13,8 @@
 //                   8 back-pointer    overwrite a live block's back-pointer word (random, or copied from
 //                                     another block), then free it
 //                   9 fill overwrite  (full) free a slab block, change a byte of its fill, allocate again
+//                  10 slack overwrite (full) change a byte past a live block's requested size, inside
+//                                     its room (the canary, or a slab block's trailer), then free it
 //
 // Every misuse must be reported, through base/report.h's hook, as one of the errors it may be
 // named (a freed large block whose address the OS mapped again may read as an invalid free, say);
@@ -57,6 +59,7 @@ NODEALLOC_NO_SANITIZE void poke(void* at, std::uint64_t value, std::size_t bytes
   auto* target = static_cast<volatile unsigned char*>(at);
   for (std::size_t i = 0; i < bytes; ++i) target[i] = static_cast<unsigned char>(value >> (8 * i));
 }
+NODEALLOC_NO_SANITIZE std::uint8_t peek_byte(const void* at) { return *static_cast<const volatile unsigned char*>(at); }
 NODEALLOC_NO_SANITIZE std::uint64_t peek_word(const void* at) {
   const auto* source = static_cast<const volatile unsigned char*>(at);
   std::uint64_t value = 0;
@@ -78,7 +81,7 @@ class MisuseSession {
   explicit MisuseSession(ScriptedPlatform& platform) : platform_(platform) { fresh_allocator(); }
 
   void step(FuzzInput& input) {
-    switch (input.byte() % 10) {
+    switch (input.byte() % 11) {
       case 0: allocate(input); break;
       case 1: free_one(input); break;
       case 2: double_free(input); break;
@@ -89,6 +92,7 @@ class MisuseSession {
       case 7: link_overwrite(input); break;
       case 8: back_pointer_overwrite(input); break;
       case 9: fill_overwrite(input); break;
+      case 10: slack_overwrite(input); break;
     }
   }
 
@@ -138,6 +142,13 @@ class MisuseSession {
   }
   static unsigned class_of(const Block& block) { return SlabNode::header_of(block.pointer)->class_index(); }
   std::size_t usable(const Block& block) { return allocator_->usable_size(block.pointer); }
+  // The bytes it occupies: its class's usable size, or a large block's to its end (usable_size,
+  // unless kCanaries makes that the requested size).
+  static std::size_t room(const Block& block) {
+    const SlabHeader* header = SlabNode::header_of(block.pointer);
+    if (header->class_index() < kClassCount) return size_class(header->class_index()).usable;
+    return LargeBlocks::usable_size(*header, block.pointer);
+  }
 
   void* raw_allocate(std::size_t size, std::size_t alignment, Family family) {
     return alignment == 0 ? allocator_->allocate(*cache_, size, family)
@@ -230,7 +241,7 @@ class MisuseSession {
     if (!enabled(Mitigation::kSizedDeleteCheck)) return;
     Block* block = pick_live(input);
     if (block == nullptr || block->family == Family::kMalloc) return;
-    const std::size_t wrong = usable(*block) + 1 + input.u16();  // more than it holds
+    const std::size_t wrong = room(*block) + 1 + input.u16();  // more than it holds
     const Block target = *block;
     expect_report({FatalError::kSizedDeleteMismatch}, [&] {
       allocator_->deallocate_sized(*cache_, target.pointer, wrong, target.alignment, target.family);
@@ -305,6 +316,19 @@ class MisuseSession {
       poke(const_cast<unsigned char*>(at), (peek_word(at) ^ flip) & 0xff, 1);
       expect_report({FatalError::kWriteAfterFree}, [&] { raw_allocate(block.size, block.alignment, block.family); });
     });
+  }
+
+  void slack_overwrite(FuzzInput& input) {
+    if (!canary::kOn) return;
+    Block* block = pick_live(input);
+    if (block == nullptr) return;
+    const std::size_t slack = room(*block) - block->size;
+    if (slack == 0) return;
+    auto* at = static_cast<unsigned char*>(block->pointer) + block->size + input.u16() % slack;
+    const std::uint8_t flip = static_cast<std::uint8_t>(1 + input.byte() % 255);
+    poke(at, peek_byte(at) ^ flip, 1);  // one byte: the room may end against a guard page
+    const Block target = *block;
+    expect_report({FatalError::kHeapOverflow}, [&] { allocator_->deallocate(*cache_, target.pointer, target.family); });
   }
 
   ScriptedPlatform& platform_;

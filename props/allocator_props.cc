@@ -85,6 +85,8 @@ struct ModelBlock {
   std::size_t alignment = 1;    // alignment asked for
   unsigned class_index = kNoClass;
   std::size_t usable = 0;       // what usable_size() must say
+  std::size_t room = 0;         // the bytes it occupies: its class's usable size, a large block's
+                                // to its end (usable_size, unless kCanaries makes that the request)
   std::size_t mapping = 0;      // large blocks: bytes their mapping takes
   std::uint8_t fill = 0;        // the first `filled` bytes hold `fill`
   std::size_t filled = 0;
@@ -143,14 +145,18 @@ std::optional<ModelBlock> expected_block(std::size_t size, std::size_t alignment
   ModelBlock block;
   block.size = size;
   block.alignment = alignment;
-  block.class_index = class_for(size, alignment);
+  // With kCanaries (full preset) a slab block also holds the canary's trailer, and usable_size
+  // is the requested size.
+  block.class_index = class_for(canary::slab_request(size), alignment);
   if (block.class_index != kNoClass) {
-    block.usable = size_class(block.class_index).usable;
+    block.room = size_class(block.class_index).usable;
+    block.usable = canary::kOn ? size : block.room;
     return block;
   }
   const std::optional<LargeLayout> layout = large_layout(size, alignment);
   if (!layout) return std::nullopt;
-  block.usable = layout->usable;
+  block.room = layout->usable;
+  block.usable = canary::kOn ? size : block.room;
   block.mapping = layout->mapping;
   return block;
 }
@@ -159,8 +165,8 @@ std::optional<ModelBlock> expected_block(std::size_t size, std::size_t alignment
 // the size, or a large block the size still half fills), else a fresh 16-aligned block holding
 // the old contents. nullopt when it must fail and leave the block intact.
 std::optional<ModelBlock> expected_realloc(const ModelBlock& old, std::size_t size) {
-  const bool same_class = old.class_index != kNoClass && class_for_size(size) == old.class_index;
-  const bool large_fits = old.class_index == kNoClass && size <= old.usable && size >= old.usable / 2;
+  const bool same_class = old.class_index != kNoClass && class_for_size(canary::slab_request(size)) == old.class_index;
+  const bool large_fits = old.class_index == kNoClass && size <= old.room && size >= old.room / 2;
   ModelBlock result = old;
   if (!same_class && !large_fits) {
     const std::optional<ModelBlock> moved = expected_block(size, kMinAlignment);
@@ -169,6 +175,7 @@ std::optional<ModelBlock> expected_realloc(const ModelBlock& old, std::size_t si
     result.fill = old.fill;
   }
   result.size = size;
+  if (canary::kOn) result.usable = size;
   result.filled = std::min(old.filled, size);
   return result;
 }
@@ -247,10 +254,10 @@ void check_heap(const Model& model, Sut& sut) {
     // that a lookup that writes shows the first time Lookup meets the block).
     RC_ASSERT(sut.allocator.usable_size(block) == expected.usable);
     check_contents(id, expected, block, /*sample=*/true);
-    spans.emplace_back(address - kWordSize, address + expected.usable);
+    spans.emplace_back(address - kWordSize, address + expected.room);
     if (expected.class_index == kNoClass) ++live_large;
     else ++live[expected.class_index];
-    in_use += expected.usable;
+    in_use += expected.room;
   }
   std::sort(spans.begin(), spans.end());
   for (std::size_t i = 1; i < spans.size(); ++i) {
@@ -450,9 +457,9 @@ struct Reallocate final : HeapCommand {
     id = *rc::gen::elementOf(s0.ids());
     // Half the time a size near the block's own, where it may stay in place: within its class,
     // or a large block still at least half used.
-    const std::size_t usable = s0.blocks.at(*id).usable;
+    const std::size_t room = s0.blocks.at(*id).room;
     size = *rc::gen::weightedOneOf<std::size_t>(
-        {{1, request_sizes()}, {1, rc::gen::inRange<std::size_t>(usable / 2, usable + 2)}});
+        {{1, request_sizes()}, {1, rc::gen::inRange<std::size_t>(room / 2, room + 2)}});
   }
 
   std::optional<ModelBlock> expected(const Model& s0) const {
@@ -523,7 +530,7 @@ struct Lookup final : BlockCommand {
     RC_ASSERT(info.class_index == expected.class_index);
     // A small block is in class_for(size, alignment) (after an in-place reallocate too); a large
     // one reports kNoClass, whatever its size.
-    if (info.class_index != kNoClass) RC_ASSERT(info.class_index == class_for(expected.size, expected.alignment));
+    if (info.class_index != kNoClass) RC_ASSERT(info.class_index == class_for(canary::slab_request(expected.size), expected.alignment));
     const BlockInfo again = Allocator::lookup(block);
     RC_ASSERT(address(again.header) == address(info.header));
     RC_ASSERT(address(again.node) == address(info.node));

@@ -43,15 +43,17 @@ TEST(SizeClasses, EverySizeGetsTheSmallestClassThatFits) {
 
 TEST_F(AllocatorTest, EveryClassHandsOutAlignedWritableBlocksOfItsUsableSize) {
   for (unsigned c = 0; c < kClassCount; ++c) {
-    const std::size_t usable = size_class(c).usable;
+    // The largest request of the class: its usable size, less the canary's trailer (full preset),
+    // whose usable_size is the requested size.
+    const std::size_t request = size_class(c).usable - canary::kTrailerBytes;
     std::vector<void*> blocks;
     for (int i = 0; i < 20; ++i) {
-      void* block = allocator_->allocate(cache(), usable);
+      void* block = allocator_->allocate(cache(), request);
       ASSERT_NE(block, nullptr);
       EXPECT_EQ(reinterpret_cast<std::uintptr_t>(block) % kMinAlignment, 0u);
-      EXPECT_EQ(allocator_->usable_size(block), usable);
+      EXPECT_EQ(allocator_->usable_size(block), request);
       EXPECT_EQ(Allocator::lookup(block).class_index, c);
-      std::memset(block, 0x5a, usable);
+      std::memset(block, 0x5a, request);
       blocks.push_back(block);
     }
     expect_valid();
@@ -112,10 +114,14 @@ TEST_F(AllocatorTest, StatisticsAreExact) {
   for (int i = 0; i < 1000; ++i) blocks.push_back(allocator_->allocate(cache(), 100));
   void* large = allocator_->allocate(cache(), 1 << 20);
   Statistics stats = allocator_->statistics();
-  const unsigned c = class_for_size(100);
+  const unsigned c = class_for_size(canary::slab_request(100));
   EXPECT_EQ(stats.live_blocks[c], 1000u);
   EXPECT_EQ(stats.live_large_blocks, 1u);
-  EXPECT_EQ(stats.bytes_in_use, 1000 * size_class(c).usable + allocator_->usable_size(large));
+  // The bytes blocks occupy: their class's usable size, a large block's bytes to its end (with
+  // kCanaries, usable_size is only the requested part of those).
+  const std::size_t large_room = LargeBlocks::usable_size(*Allocator::lookup(large).header, large);
+  EXPECT_GE(large_room, allocator_->usable_size(large));
+  EXPECT_EQ(stats.bytes_in_use, 1000 * size_class(c).usable + large_room);
   EXPECT_EQ(stats.bytes_mapped, platform_.mapped());
 
   for (std::size_t i = 0; i < blocks.size(); i += 2) allocator_->deallocate(cache(), blocks[i]);
@@ -226,9 +232,11 @@ TEST_F(AllocatorTest, ReleaseFreeMemoryGivesBackEverythingUnused) {
 // limit; validate() once mistook that for a cycle.
 TEST_F(AllocatorTest, ACacheListLongerThanItsLimitIsValid) {
   std::vector<void*> blocks;
-  for (int i = 0; i < 2000; ++i) blocks.push_back(allocator_->allocate(cache(), 8));
+  const std::size_t request = size_class(0).usable - canary::kTrailerBytes;  // class 0's
+  for (int i = 0; i < 2000; ++i) blocks.push_back(allocator_->allocate(cache(), request));
   for (void* block : blocks) allocator_->deallocate(cache(), block);  // most go back to the slab
-  for (std::uint32_t i = 0; i <= list_limit(0); ++i) blocks[i] = allocator_->allocate(cache(), 8);
+  cache().drain_quarantine();
+  for (std::uint32_t i = 0; i <= list_limit(0); ++i) blocks[i] = allocator_->allocate(cache(), request);
   ASSERT_GT(cache().list(0).count, list_limit(0));  // the refill took the slab's whole list
   expect_valid();
   for (std::uint32_t i = 0; i <= list_limit(0); ++i) allocator_->deallocate(cache(), blocks[i]);
@@ -238,7 +246,7 @@ TEST_F(AllocatorTest, LookupIsPureAndFindsHeaderAndNode) {
   void* block = allocator_->allocate(cache(), 40);
   const BlockInfo info = Allocator::lookup(block);
   ASSERT_NE(info.header, nullptr);
-  EXPECT_EQ(info.class_index, class_for_size(40));
+  EXPECT_EQ(info.class_index, class_for_size(canary::slab_request(40)));
   EXPECT_LE(info.node, static_cast<std::byte*>(block));
   void* large = allocator_->allocate(cache(), 1 << 20);
   EXPECT_EQ(Allocator::lookup(large).class_index, kNoClass);

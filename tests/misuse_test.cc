@@ -28,6 +28,9 @@ std::string report_line(const char* error, const void* address, const std::strin
   return std::string("^") + text + (details.empty() ? "" : " " + details) + "\n$";
 }
 
+// The class a request of `size` bytes is served from, as the reports print it.
+std::string class_of(std::size_t size) { return std::to_string(class_for_size(canary::slab_request(size))); }
+
 // Hides where a pointer comes from, so the compiler does not warn about the misuse on purpose.
 void* opaque(void* pointer) {
   asm volatile("" : "+r"(pointer));
@@ -225,7 +228,7 @@ TEST_F(MisuseTest, WriteAfterFreeThatCorruptsTheFreeList) {
         allocate(40);  // victim
         allocate(40);  // would be `live`
       },
-      report_line("corrupted free list", victim, "\\(class=2, link=0x[0-9a-f]+\\)"));
+      report_line("corrupted free list", victim, "\\(class=" + class_of(40) + ", link=0x[0-9a-f]+\\)"));
 }
 
 // The two free-list attacks of issue 9, as a user would write them.
@@ -260,7 +263,7 @@ TEST_F(MisuseTest, AForgedLinkToAChosenAddressIsNeverHandedOut) {
         void* b = allocate(8);
         std::printf("%p %p\n", a, b);  // never reached: no forged pointer is handed out
       },
-      report_line("corrupted free list", second, "\\(class=0, link=0x[0-9a-f]+\\)"));
+      report_line("corrupted free list", second, "\\(class=" + class_of(8) + ", link=0x[0-9a-f]+\\)"));
 }
 
 TEST_F(MisuseTest, ALinkIntoALiveBlockNeverMakesTwoBlocksOverlap) {
@@ -275,7 +278,7 @@ TEST_F(MisuseTest, ALinkIntoALiveBlockNeverMakesTwoBlocksOverlap) {
         allocate(100);
         allocate(100);
       },
-      report_line("corrupted free list", victim, "\\(class=6, link=0x[0-9a-f]+\\)"));
+      report_line("corrupted free list", victim, "\\(class=" + class_of(100) + ", link=0x[0-9a-f]+\\)"));
 }
 
 // kEncodedFreeLinks: a free block's first word is not the address of the next one, and a block
@@ -373,6 +376,63 @@ TEST_F(MisuseTest, TheNextOwnerSeesTheFillNotTheOldContents) {
   free(next);
 }
 
+// kCanaries (full): the slack past the requested size holds a canary, checked at free.
+class CanaryTest : public MisuseTest {
+ protected:
+  void SetUp() override {
+    MisuseTest::SetUp();
+    if (!canary::kOn) GTEST_SKIP() << "kCanaries is off (full preset only)";
+    if (kBuiltWithAsan) GTEST_SKIP() << "ASan reports the write itself";
+  }
+  // A write the user should not make, past what usable_size allows.
+  NODEALLOC_NO_SANITIZE static void overwrite(void* at) {
+    auto* byte = static_cast<volatile unsigned char*>(at);
+    *byte = static_cast<unsigned char>(*byte ^ 0x20);
+  }
+};
+
+TEST_F(CanaryTest, UsableSizeIsTheRequestedSize) {
+  for (const std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{40}, std::size_t{1000}, std::size_t{1} << 20}) {
+    void* block = allocate(size);
+    EXPECT_EQ(allocator_.usable_size(block), size);
+    free(block);
+  }
+}
+
+TEST_F(CanaryTest, AnOverflowByOneByteIsReportedAtFree) {
+  auto* block = static_cast<unsigned char*>(allocate(40));
+  const std::size_t room = size_class(Allocator::lookup(block).class_index).usable;
+  ASSERT_GT(room - canary::kTrailerBytes, 40u) << "a class with slack after 40 bytes";
+  overwrite(block + 40);
+  EXPECT_DEATH(free(block), report_line("heap buffer overflow", block, "\\(size=40, offset=40\\)"));
+}
+
+TEST_F(CanaryTest, AnOverflowIntoTheTrailerIsReported) {
+  const std::size_t usable = size_class(3).usable;
+  auto* block = static_cast<unsigned char*>(allocate(usable - canary::kTrailerBytes));  // no slack
+  overwrite(block + usable - canary::kTrailerBytes);
+  const std::string at = std::to_string(usable - canary::kTrailerBytes);
+  EXPECT_DEATH(free(block), report_line("heap buffer overflow", block, "\\(size=" + at + ", offset=" + at + "\\)"));
+}
+
+TEST_F(CanaryTest, ALargeBlocksSlackIsChecked) {
+  const std::size_t size = (std::size_t{1} << 20) + 1;
+  auto* block = static_cast<unsigned char*>(allocate(size));
+  overwrite(block + size + 3);
+  EXPECT_DEATH(free(block), report_line("heap buffer overflow", block, "\\(size=1048577, offset=1048580\\)"));
+}
+
+TEST_F(CanaryTest, AReallocInPlaceMovesTheCanary) {
+  auto* block = static_cast<unsigned char*>(allocate(100));
+  const std::size_t room = size_class(Allocator::lookup(block).class_index).usable;
+  const std::size_t size = room - canary::kTrailerBytes - 3;  // the same class: in place
+  ASSERT_EQ(allocator_.reallocate(*cache_, block, size), block);
+  EXPECT_EQ(allocator_.usable_size(block), size);
+  overwrite(block + size + 1);
+  EXPECT_DEATH(free(block), report_line("heap buffer overflow", block,
+                                        "\\(size=" + std::to_string(size) + ", offset=" + std::to_string(size + 1) + "\\)"));
+}
+
 // kLargeGuardPages (full): a large block ends against an inaccessible page, so the first write
 // past its usable end faults at once.
 TEST_F(MisuseTest, AnOverflowOutOfALargeBlockFaultsAtTheGuardPage) {
@@ -382,12 +442,14 @@ TEST_F(MisuseTest, AnOverflowOutOfALargeBlockFaultsAtTheGuardPage) {
     auto* block = static_cast<unsigned char*>(allocator_.allocate_aligned(*cache_, size, alignment));
     ASSERT_NE(block, nullptr);
     ASSERT_EQ(reinterpret_cast<std::uintptr_t>(block) % alignment, 0u);
-    const std::size_t usable = allocator_.usable_size(block);
+    // Its room, to the guard page (with kCanaries usable_size is the requested size, and the
+    // rest of the room holds the canary).
+    const std::size_t usable = LargeBlocks::usable_size(*Allocator::lookup(block).header, block);
     EXPECT_GE(usable, size);
     EXPECT_LT(usable - size, alignment);  // against the guard, up to the alignment's rounding
-    std::memset(block, 0x5a, usable);     // every usable byte is the user's
     EXPECT_EXIT(
         {
+          std::memset(block, 0x5a, usable);  // every byte of the room is writable (the canary's too)
           volatile unsigned char* end = block + usable;
           *end = 1;
         },

@@ -53,6 +53,11 @@
 //                     next owner: free slab blocks hold a pattern (hardening/freed_fill.h), checked
 //                     when the block is handed out again. Cost: a memset per free and carve, a scan
 //                     per malloc, of the block's usable size. Reports: "write after free (offset=)".
+//   kCanaries         an overflow past the requested size that stays inside the block's room (where
+//                     no guard page or back-pointer lies): the slack holds a secret pattern, checked
+//                     at free, and usable_size is the requested size (hardening/canary.h). Cost: 8
+//                     bytes per slab block (a trailer with the size), a fill per malloc and a scan
+//                     per free of the slack. Reports: "heap buffer overflow (size=, offset=)".
 //   kLargeGuardPages  a linear overflow out of a large block: the page after every large block is
 //                     made inaccessible, and the block ends against it (its start rounded down to
 //                     its alignment), so the first byte written past the end (past the last
@@ -71,7 +76,7 @@
 //
 // Presets: none = {}; standard = {kPointerCheck, kDoubleFree, kFreeListCheck, kEncodedFreeLinks,
 // kBackPointerChecksum, kFamilyCheck, kSizedDeleteCheck}; full = standard + {kFreedFill,
-// kLargeGuardPages, kQuarantine}; canaries would be the next costlier check. Presets are built from
+// kLargeGuardPages, kQuarantine, kCanaries}. Presets are built from
 // names, never from bits. The Node's own bounds checks (header positions, buffer indexes) are not
 // mitigations: they are always on.
 #pragma once
@@ -95,6 +100,7 @@ enum class Mitigation : unsigned {
   kLargeGuardPages = 1u << 7,
   kBackPointerChecksum = 1u << 8,
   kQuarantine = 1u << 9,
+  kCanaries = 1u << 10,
 };
 
 // A set of mitigations, built from their names.
@@ -119,7 +125,8 @@ inline constexpr MitigationSet kFull{Mitigation::kPointerCheck,        Mitigatio
                                      Mitigation::kFreeListCheck,       Mitigation::kEncodedFreeLinks,
                                      Mitigation::kBackPointerChecksum, Mitigation::kFamilyCheck,
                                      Mitigation::kSizedDeleteCheck,    Mitigation::kFreedFill,
-                                     Mitigation::kLargeGuardPages,     Mitigation::kQuarantine};
+                                     Mitigation::kLargeGuardPages,     Mitigation::kQuarantine,
+                                     Mitigation::kCanaries};
 }  // namespace preset
 
 inline constexpr MitigationSet kEnabledMitigations = NODEALLOC_HARDENING >= 2   ? preset::kFull

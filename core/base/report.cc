@@ -79,6 +79,8 @@ const char* fatal_error_name(FatalError error) noexcept {
       return "sized delete mismatch";
     case FatalError::kWriteAfterFree:
       return "write after free";
+    case FatalError::kHeapOverflow:
+      return "heap buffer overflow";
   }
   return "unknown error";
 }

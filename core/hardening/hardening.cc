@@ -142,9 +142,14 @@ void block_state::report_not_free(const void* block, std::uintptr_t found, std::
   report_fatal(FatalError::kCorruptedFreeList, block, {FatalDetail::address("back_pointer", found)});
 }
 
+void canary::detail::report_overflow(const void* block, std::size_t size, std::size_t offset) noexcept {
+  report_fatal(FatalError::kHeapOverflow, block, {{"size", size}, {"offset", offset}});
+}
+
 void Hardening::check_sized_delete_slow(const void* block, std::size_t size, std::size_t alignment,
                                         unsigned class_index, std::size_t usable) noexcept {
-  const bool fits = class_index < kClassCount ? class_for(size, alignment) == class_index : size <= usable;
+  const bool fits =
+      class_index < kClassCount ? class_for(canary::slab_request(size), alignment) == class_index : size <= usable;
   if (!fits) report_fatal(FatalError::kSizedDeleteMismatch, block, {{"size", size}, {"usable", usable}});
 }
 

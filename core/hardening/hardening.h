@@ -13,6 +13,8 @@
 //   free                 on_free(block, family)      kDoubleFree, kFamilyCheck
 //   free (slab), carve   on_slab_freed / fill        kFreedFill (cache/ fills what it carves)
 //   free (slab), last    Quarantine::admit           kQuarantine (each thread cache holds one)
+//   malloc, realloc      canary::arm_slab / _large   kCanaries (the heap arms the slack after the request)
+//   free                 canary::check_slab / _large kCanaries (and checks it)
 //   sized delete         check_sized_delete(...)     kSizedDeleteCheck
 //   realloc, usable_size check_live(block)           kPointerCheck + kDoubleFree: a freed block is invalid
 //   large malloc / free  on_large_allocated / _freed kPointerCheck: the table of live large blocks;
@@ -21,7 +23,8 @@
 //
 // Where things are: secret.h (the key), free_link.h (encoded, checked free-list links),
 // block_state.h (the sealed state: live bit, family, checksum), live_table.h (live large blocks),
-// quarantine.h (freed blocks held back from reuse), this file's .cc (the pointer check). The chunk
+// quarantine.h (freed blocks held back from reuse), canary.h (the slack after the request), this
+// file's .cc (the pointer check). The chunk
 // registry the pointer check asks first is the pool's
 // (pool/chunk_registry.h): it must know every chunk the moment it is mapped.
 //
@@ -36,6 +39,7 @@
 #include "base/mitigations.h"
 #include "base/report.h"
 #include "hardening/block_state.h"
+#include "hardening/canary.h"
 #include "hardening/free_link.h"
 #include "hardening/freed_fill.h"
 #include "hardening/live_table.h"

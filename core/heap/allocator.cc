@@ -76,6 +76,7 @@ void* Allocator::allocate_large(std::size_t size, std::size_t alignment, Family 
 }
 
 void Allocator::deallocate_large(SlabHeader* header, void* block) noexcept {
+  canary::check_large(*header, block, LargeBlocks::usable_size(*header, block));
   const LargeBlocks::Mapping mapping = large_.retire(header);
   if (!hardening_.on_large_freed(block, mapping.address, mapping.length)) large_.unmap(mapping);
 }
@@ -83,7 +84,7 @@ void Allocator::deallocate_large(SlabHeader* header, void* block) noexcept {
 void* Allocator::allocate_aligned(ThreadCache& cache, std::size_t size, std::size_t alignment,
                                   Family family) noexcept {
   if (!is_power_of_two(alignment)) return nullptr;
-  const unsigned class_index = class_for(size, alignment);
+  const unsigned class_index = class_for(canary::slab_request(size), alignment);
   if (class_index != kNoClass) {
     void* block = cache.allocate(class_index);
     if (block != nullptr) hand_out(block, size, size_class(class_index).usable, family);
@@ -107,7 +108,7 @@ void* Allocator::allocate_zeroed(ThreadCache& cache, std::size_t count, std::siz
   if (__builtin_mul_overflow(count, size, &bytes)) return nullptr;
   void* block = allocate(cache, bytes);
   // Large blocks are fresh mappings, already zero; slab blocks may be reused.
-  if (block != nullptr && class_for_size(bytes) != kNoClass) std::memset(block, 0, bytes);
+  if (block != nullptr && class_for_size(canary::slab_request(bytes)) != kNoClass) std::memset(block, 0, bytes);
   return block;
 }
 
@@ -115,15 +116,21 @@ void* Allocator::reallocate(ThreadCache& cache, void* block, std::size_t size) n
   if (block == nullptr) return allocate(cache, size);
   hardening_.check_live(block, FatalError::kInvalidFree);
   Hardening::check_family(block, Family::kMalloc);
-  const SlabHeader* header = SlabNode::header_of(block);
+  SlabHeader* header = SlabNode::header_of(block);
   const std::size_t usable = usable_of(*header, block);
+  const std::size_t room = room_of(*header, block);
   const unsigned old_class = header->class_index();
   // Keep the block when the request still belongs in it: same class, or a large block that is
   // still at least half used.
-  const bool same_class = old_class < kClassCount && class_for_size(size) == old_class;
-  const bool large_fits = old_class == kLargeClass && size <= usable && size >= usable / 2;
+  const bool same_class = old_class < kClassCount && class_for_size(canary::slab_request(size)) == old_class;
+  const bool large_fits = old_class == kLargeClass && size <= room && size >= room / 2;
   if (same_class || large_fits) {
-    mark_live(block, size, usable);
+    if (same_class) {
+      canary::arm_slab(block, size, room);
+    } else {
+      canary::arm_large(*header, block, size, room);
+    }
+    mark_live(block, size, room);
     return block;
   }
   void* moved = allocate(cache, size);
@@ -140,6 +147,15 @@ std::size_t Allocator::usable_size(const void* block) const noexcept {
 }
 
 std::size_t Allocator::usable_of(const SlabHeader& header, const void* block) noexcept {
+  if constexpr (canary::kOn) {
+    const unsigned class_index = header.class_index();
+    if (class_index < kClassCount) return canary::slab_size(block, size_class(class_index).usable);
+    return header.requested_size();
+  }
+  return room_of(header, block);
+}
+
+std::size_t Allocator::room_of(const SlabHeader& header, const void* block) noexcept {
   const unsigned class_index = header.class_index();
   if (class_index < kClassCount) return size_class(class_index).usable;
   return LargeBlocks::usable_size(header, block);
@@ -194,7 +210,7 @@ Statistics Allocator::statistics() noexcept {
   }
   large_.for_each([&](SlabHeader& header) {
     ++stats.live_large_blocks;
-    stats.bytes_in_use += LargeBlocks::usable_size(header, header.large_block());
+    stats.bytes_in_use += room_of(header, header.large_block());
   });
   stats.bytes_mapped = source_.bytes_mapped();
   stats.bytes_dirty = pool_.dirty_bytes();

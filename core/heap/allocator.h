@@ -45,7 +45,8 @@ struct AllocatorOptions {
 };
 
 struct Statistics {
-  std::size_t bytes_in_use = 0;   // usable bytes of live blocks, small and large
+  std::size_t bytes_in_use = 0;   // bytes live blocks occupy (room_of): their usable sizes, unless
+                                  // kCanaries makes usable_size the requested size
   std::size_t bytes_mapped = 0;   // everything mapped from the platform: chunks, large, caches
   std::size_t bytes_dirty = 0;    // free slab pages still backed (pool.h's policy)
   std::size_t live_blocks[kClassCount] = {};
@@ -80,7 +81,7 @@ class Allocator {
 
   // `family` is the family of calls that will give the block back (kFamilyCheck checks it).
   void* allocate(ThreadCache& cache, std::size_t size, Family family = Family::kMalloc) noexcept {
-    const unsigned class_index = class_for_size(size);
+    const unsigned class_index = class_for_size(canary::slab_request(size));
     if (class_index != kNoClass) [[likely]] {
       void* block = cache.allocate(class_index);
       if (block != nullptr) [[likely]] hand_out(block, size, size_class(class_index).usable, family);
@@ -138,6 +139,7 @@ class Allocator {
     const unsigned class_index = header->class_index();
     if (class_index < kClassCount) [[likely]] {
       const std::size_t usable = size_class(class_index).usable;
+      canary::check_slab(block, usable);
       mark_freed(block, usable);
       Hardening::on_slab_freed(block, usable);
       cache.deallocate_freed(block, class_index);
@@ -149,20 +151,26 @@ class Allocator {
   // A slab block that left a free list goes to the user.
   static void hand_out(void* block, std::size_t size, std::size_t usable, Family family) noexcept {
     Hardening::on_slab_hand_out(block, usable, family);
+    canary::arm_slab(block, size, usable);
     mark_live(block, size, usable);
   }
-  // A fresh large block goes to the user.
-  static void hand_out_large(void* block, std::size_t size, std::size_t usable, Family family) noexcept {
+  // A fresh large block with `room` bytes to its end goes to the user.
+  static void hand_out_large(void* block, std::size_t size, std::size_t room, Family family) noexcept {
     Hardening::on_large_hand_out(block, family);
-    mark_live(block, size, usable);
+    canary::arm_large(*SlabNode::header_of(block), block, size, room);
+    mark_live(block, size, room);
   }
 
   static void mark_live(void* block, std::size_t size, std::size_t usable) noexcept {
     mark_allocated(block, size);
     if (usable > size) mark_no_access(static_cast<std::byte*>(block) + size, usable - size);
   }
-  // The usable bytes of a block whose header is `header`; unchecked (usable_size() checks).
+  // The usable bytes of a block whose header is `header`; unchecked (usable_size() checks). With
+  // kCanaries, the requested size; else its room.
   static std::size_t usable_of(const SlabHeader& header, const void* block) noexcept;
+  // The bytes a block occupies: its class's usable size, or a large block's bytes to the end of
+  // its mapping (or guard page).
+  static std::size_t room_of(const SlabHeader& header, const void* block) noexcept;
   void* allocate_large(std::size_t size, std::size_t alignment, Family family) noexcept;
   void deallocate_large(SlabHeader* header, void* block) noexcept;
 

@@ -31,7 +31,8 @@
 //   10    length         bytes         of the data area; set when made
 //   11    listed         bool          on its owner's partial list (SlabList keeps it)
 //   12    large block    void*         large blocks only: the block's address
-//   13-15 unused
+//   13    requested      bytes         large blocks only, kCanaries: the size asked for (hardening/canary.h)
+//   14-15 unused
 //
 // "Owner" means: local free, used, carved, next, prev and listed are written only by the owning
 // thread cache, or by the pool under its lock while the slab has no owner; thread_cache.h says
@@ -77,9 +78,10 @@ class SlabHeader : public NodeHeader<kSlabHeaderLen> {
     static constexpr std::size_t kLength = 10 * kWordSize;
     static constexpr std::size_t kListed = 11 * kWordSize;
     static constexpr std::size_t kLargeBlock = 12 * kWordSize;
+    static constexpr std::size_t kRequestedSize = 13 * kWordSize;
   };
   static_assert(Slot::kNode == 0 && Slot::kNext == 7 * kWordSize, "the seed's slots stay where the seed puts them");
-  static_assert(word_fits(Slot::kLargeBlock), "every field lies inside the header");
+  static_assert(word_fits(Slot::kRequestedSize), "every field lies inside the header");
 
   std::uintptr_t word(std::size_t slot) const noexcept { return read_word(slot).value; }
   void set_word(std::size_t slot, std::uintptr_t value) noexcept { write_word(slot, value); }
@@ -131,6 +133,9 @@ class SlabHeader : public NodeHeader<kSlabHeaderLen> {
 
   void* large_block() const noexcept { return pointer<void>(Slot::kLargeBlock); }
   void set_large_block(void* block) noexcept { write_ptr(Slot::kLargeBlock, block); }
+
+  std::size_t requested_size() const noexcept { return word(Slot::kRequestedSize); }
+  void set_requested_size(std::size_t size) noexcept { set_word(Slot::kRequestedSize, size); }
 };
 static_assert(sizeof(SlabHeader) == kSlabHeaderLen);
 

@@ -240,6 +240,8 @@ class AllocHarness {
     std::size_t size;       // requested
     std::size_t alignment;  // what the address must be a multiple of (at least 16)
     std::size_t usable;     // usable_size() when placed; a block keeps it while it lives
+    std::size_t room;       // the bytes it occupies: its class's usable size, a large block's to
+                            // its end (usable_size, unless kCanaries makes that the requested size)
     unsigned class_index;   // what lookup() must say: the block's class, or kNoClass
     bool zeroed;            // holds allocate_zeroed's zeros, not yet filled
   };
@@ -263,11 +265,20 @@ class AllocHarness {
   // The class a request must get, by brute force over the table: the smallest class that holds
   // `size` at `alignment`. Written apart from class_for() (a lookup table and arithmetic), so the
   // harness checks the lookup instead of repeating it.
+  // With kCanaries a slab block also holds the canary's trailer word after the request.
   static unsigned reference_class(std::size_t size, std::size_t alignment) {
+    const Wide needed = Wide{size} + canary::kTrailerBytes;
     for (unsigned c = 0; c < kClassCount; ++c) {
-      if (size_class(c).usable >= size && size_class(c).natural_alignment >= alignment) return c;
+      if (size_class(c).usable >= needed && size_class(c).natural_alignment >= alignment) return c;
     }
     return kNoClass;
+  }
+
+  // The bytes the allocator says the block occupies, from its header.
+  static std::size_t room_of(const void* block) {
+    const BlockInfo info = Allocator::lookup(block);
+    if (info.class_index != kNoClass) return size_class(info.class_index).usable;
+    return LargeBlocks::usable_size(*info.header, block);
   }
 
   static bool holds(const void* block, std::size_t size, std::uint8_t value) {
@@ -343,7 +354,7 @@ class AllocHarness {
     FUZZ_CHECK(info.node != nullptr && info.node + kWordSize <= static_cast<const std::byte*>(block));
     if (shadow.class_index != kNoClass) {
       const std::size_t slab_bytes = std::size_t{size_class(shadow.class_index).slab_pages} * kSlabPageSize;
-      FUZZ_CHECK(static_cast<const std::byte*>(block) + shadow.usable <= info.node + slab_bytes);
+      FUZZ_CHECK(static_cast<const std::byte*>(block) + shadow.room <= info.node + slab_bytes);
     }
     // Pure: the header reads the same before and after, and so does a second lookup.
     std::array<std::byte, SlabHeader::kLength> before;
@@ -358,6 +369,7 @@ class AllocHarness {
     FUZZ_CHECK(reinterpret_cast<std::uintptr_t>(block) % shadow.alignment == 0);
     FUZZ_CHECK_EQ(allocator_.usable_size(block), shadow.usable);
     FUZZ_CHECK(shadow.usable >= shadow.size);
+    FUZZ_CHECK(shadow.room >= shadow.usable);
     check_lookup(block, shadow);
     if (!holds(block, shadow.size, shadow.zeroed ? 0 : fill_byte(shadow.id))) {
       std::fprintf(stderr, "fuzz: block %u at %p (size %zu) lost its contents\n", shadow.id, block,
@@ -366,10 +378,10 @@ class AllocHarness {
     FUZZ_CHECK(holds(block, shadow.size, shadow.zeroed ? 0 : fill_byte(shadow.id)));
   }
 
-  // [block - 8, block + usable): the block and the back-pointer in front of it.
+  // [block - 8, block + room): the block and the back-pointer in front of it.
   static std::uintptr_t extent_begin(std::uintptr_t address) { return address - kWordSize; }
   static std::uintptr_t extent_end(std::uintptr_t address, const ShadowBlock& shadow) {
-    return address + shadow.usable;
+    return address + shadow.room;
   }
 
   void check_no_overlap(std::uintptr_t address, const ShadowBlock& shadow) const {
@@ -387,14 +399,19 @@ class AllocHarness {
              bool zeroed) {
     const auto address = reinterpret_cast<std::uintptr_t>(block);
     ShadowBlock shadow{id, size, std::max(alignment, kMinAlignment), allocator_.usable_size(block),
-                       class_index, zeroed};
+                       room_of(block), class_index, zeroed};
     FUZZ_CHECK(address % shadow.alignment == 0);
+    // usable_size: the class's usable size, or a large block's room; with kCanaries, exactly the
+    // requested size (the rest of the room is the canary's).
+    if (canary::kOn) FUZZ_CHECK_EQ(shadow.usable, size);
     if (class_index != kNoClass) {
-      FUZZ_CHECK_EQ(shadow.usable, std::size_t{size_class(class_index).usable});
+      FUZZ_CHECK_EQ(shadow.room, std::size_t{size_class(class_index).usable});
+      if (!canary::kOn) FUZZ_CHECK_EQ(shadow.usable, shadow.room);
     } else {
       // One mapping per large block: the waste is the room to align it and the page rounding.
-      FUZZ_CHECK(shadow.usable >= size);
-      FUZZ_CHECK(Wide{shadow.usable} < Wide{size} + shadow.alignment + 2 * Wide{page_size()});
+      FUZZ_CHECK(shadow.room >= size);
+      if (!canary::kOn) FUZZ_CHECK_EQ(shadow.usable, shadow.room);
+      FUZZ_CHECK(Wide{shadow.room} < Wide{size} + shadow.alignment + 2 * Wide{page_size()});
     }
     check_no_overlap(address, shadow);
     if (zeroed) FUZZ_CHECK(holds(block, size, 0));
@@ -403,7 +420,7 @@ class AllocHarness {
     blocks_.emplace(address, shadow);
     live_.push_back(address);
     ++class_counts_[class_index];
-    bytes_in_use_ += shadow.usable;
+    bytes_in_use_ += shadow.room;
   }
 
   // Takes live_[index] out of the model (the caller freed it or is about to).
@@ -415,7 +432,7 @@ class AllocHarness {
     live_[index] = live_.back();
     live_.pop_back();
     --class_counts_[shadow.class_index];
-    bytes_in_use_ -= shadow.usable;
+    bytes_in_use_ -= shadow.room;
     return shadow;
   }
 
@@ -517,12 +534,15 @@ class AllocHarness {
     // The prefix both sizes share survives, zeros or fill.
     FUZZ_CHECK(holds(moved, std::min(old.size, size), old.zeroed ? 0 : fill_byte(old.id)));
     if (moved == block) {
-      // In place: same mapping or slab buffer, so the same class and usable size.
+      // In place: same mapping or slab buffer, so the same class and room, and the same usable
+      // size (with kCanaries: the new requested size).
       FUZZ_CHECK(Allocator::lookup(block).class_index == old.class_index);
-      FUZZ_CHECK_EQ(allocator_.usable_size(block), old.usable);
-      FUZZ_CHECK(old.usable >= size);
+      FUZZ_CHECK_EQ(room_of(block), old.room);
+      FUZZ_CHECK_EQ(allocator_.usable_size(block), canary::kOn ? size : old.usable);
+      FUZZ_CHECK(old.room >= size);
       ShadowBlock& shadow = blocks_.at(address);
       shadow.size = size;
+      shadow.usable = allocator_.usable_size(block);
       shadow.zeroed = false;
       std::memset(block, fill_byte(old.id), size);
       check_block(block, shadow);
@@ -533,6 +553,7 @@ class AllocHarness {
     const auto moved_address = reinterpret_cast<std::uintptr_t>(moved);
     ShadowBlock probe = old;
     probe.usable = allocator_.usable_size(moved);
+    probe.room = room_of(moved);
     check_no_overlap(moved_address, probe);
     forget(index);
     // place() writes the fill byte over the whole block; the prefix was checked above.

@@ -76,6 +76,12 @@ int run(const std::string& misuse) {
     std::free(freed);
     std::memcpy(opaque(freed) - 8, live - 8, 8);
     std::free(opaque(freed));
+  } else if (misuse == "off-by-one") {
+    // The classic off-by-one: a string of 40 characters and its terminator in 40 bytes.
+    auto* text = opaque(static_cast<char*>(std::malloc(40)));
+    std::memset(text, 'x', 40);
+    opaque(text)[40] = '\0';
+    std::free(text);
   } else if (misuse == "invalid-free") {
     int local = 0;
     std::free(opaque(&local));
