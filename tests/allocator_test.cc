@@ -43,6 +43,7 @@ TEST(SizeClasses, EverySizeGetsTheSmallestClassThatFits) {
 
 TEST_F(AllocatorTest, EveryClassHandsOutAlignedWritableBlocksOfItsUsableSize) {
   for (unsigned c = 0; c < kClassCount; ++c) {
+    if (size_class(c).usable < canary::kTrailerBytes) continue;  // full preset: no room for a request
     // The largest request of the class: its usable size, less the canary's trailer (full preset),
     // whose usable_size is the requested size.
     const std::size_t request = size_class(c).usable - canary::kTrailerBytes;
@@ -232,14 +233,15 @@ TEST_F(AllocatorTest, ReleaseFreeMemoryGivesBackEverythingUnused) {
 // limit; validate() once mistook that for a cycle.
 TEST_F(AllocatorTest, ACacheListLongerThanItsLimitIsValid) {
   std::vector<void*> blocks;
-  const std::size_t request = size_class(0).usable - canary::kTrailerBytes;  // class 0's
+  const unsigned c = class_for_size(canary::slab_request(0));  // the smallest class a request gets
+  const std::size_t request = size_class(c).usable - canary::kTrailerBytes;
   for (int i = 0; i < 2000; ++i) blocks.push_back(allocator_->allocate(cache(), request));
   for (void* block : blocks) allocator_->deallocate(cache(), block);  // most go back to the slab
   cache().drain_quarantine();
-  for (std::uint32_t i = 0; i <= list_limit(0); ++i) blocks[i] = allocator_->allocate(cache(), request);
-  ASSERT_GT(cache().list(0).count, list_limit(0));  // the refill took the slab's whole list
+  for (std::uint32_t i = 0; i <= list_limit(c); ++i) blocks[i] = allocator_->allocate(cache(), request);
+  ASSERT_GT(cache().list(c).count, list_limit(c));  // the refill took the slab's whole list
   expect_valid();
-  for (std::uint32_t i = 0; i <= list_limit(0); ++i) allocator_->deallocate(cache(), blocks[i]);
+  for (std::uint32_t i = 0; i <= list_limit(c); ++i) allocator_->deallocate(cache(), blocks[i]);
 }
 
 TEST_F(AllocatorTest, LookupIsPureAndFindsHeaderAndNode) {

@@ -3,6 +3,8 @@
 // aligned forms. Built only where the drop-in is (no sanitizer: ASan owns operator new there).
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include <cstdint>
 #include <new>
 #include <vector>
@@ -68,14 +70,18 @@ T* opaque(T* pointer) {
 // free are glibc's in this program (only new and delete are replaced), so the C API stands in.
 TEST(NewDeleteMisuse, FreeOfNewArrayAndDeleteOfMallocAreReported) {
   if (!nodealloc::enabled(nodealloc::Mitigation::kFamilyCheck)) GTEST_SKIP() << "kFamilyCheck is off";
+  // kCallSites (full): the real entry points record where the block was allocated.
+  const std::string site = nodealloc::call_site::kOn ? ", allocated_at=0x[0-9a-f]+" : "";
   int* numbers = opaque(new int[4]);
-  EXPECT_DEATH(na_free(numbers), "^nodealloc: fatal: alloc-dealloc mismatch at 0x[0-9a-f]+ \\(allocated=new\\[\\], freed=free\\)\n$");
+  EXPECT_DEATH(na_free(numbers),
+               "^nodealloc: fatal: alloc-dealloc mismatch at 0x[0-9a-f]+ \\(allocated=new\\[\\], freed=free" + site + "\\)\n$");
   delete[] numbers;
   auto* raw = opaque(static_cast<int*>(na_malloc(sizeof(int))));
-  EXPECT_DEATH(delete raw, "^nodealloc: fatal: alloc-dealloc mismatch at 0x[0-9a-f]+ \\(allocated=malloc, freed=delete\\)\n$");
+  EXPECT_DEATH(delete raw,
+               "^nodealloc: fatal: alloc-dealloc mismatch at 0x[0-9a-f]+ \\(allocated=malloc, freed=delete" + site + "\\)\n$");
   na_free(raw);
   auto* one = opaque(new Aligned);
-  EXPECT_DEATH(delete[] one, "alloc-dealloc mismatch at 0x[0-9a-f]+ \\(allocated=new, freed=delete\\[\\]\\)");
+  EXPECT_DEATH(delete[] one, "alloc-dealloc mismatch at 0x[0-9a-f]+ \\(allocated=new, freed=delete\\[\\]" + site + "\\)");
   delete one;
 }
 

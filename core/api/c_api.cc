@@ -9,26 +9,26 @@ using namespace nodealloc::capi;
 
 extern "C" {
 
-void* na_malloc(size_t size) { return malloc_impl(size); }
-void na_free(void* block) { free_impl(block); }
-void* na_calloc(size_t count, size_t size) { return calloc_impl(count, size); }
-void* na_realloc(void* block, size_t size) { return realloc_impl(block, size); }
-void* na_reallocarray(void* block, size_t count, size_t size) { return reallocarray_impl(block, count, size); }
-void* na_memalign(size_t alignment, size_t size) { return memalign_impl(alignment, size); }
-void* na_aligned_alloc(size_t alignment, size_t size) { return memalign_impl(alignment, size); }
-int na_posix_memalign(void** result, size_t alignment, size_t size) {
+void* na_malloc(size_t size) { NODEALLOC_RECORD_CALLER(); return malloc_impl(size); }
+void na_free(void* block) { NODEALLOC_RECORD_CALLER(); free_impl(block); }
+void* na_calloc(size_t count, size_t size) { NODEALLOC_RECORD_CALLER(); return calloc_impl(count, size); }
+void* na_realloc(void* block, size_t size) { NODEALLOC_RECORD_CALLER(); return realloc_impl(block, size); }
+void* na_reallocarray(void* block, size_t count, size_t size) { NODEALLOC_RECORD_CALLER(); return reallocarray_impl(block, count, size); }
+void* na_memalign(size_t alignment, size_t size) { NODEALLOC_RECORD_CALLER(); return memalign_impl(alignment, size); }
+void* na_aligned_alloc(size_t alignment, size_t size) { NODEALLOC_RECORD_CALLER(); return memalign_impl(alignment, size); }
+int na_posix_memalign(void** result, size_t alignment, size_t size) { NODEALLOC_RECORD_CALLER();
   return posix_memalign_impl(result, alignment, size);
 }
-void* na_valloc(size_t size) { return valloc_impl(size); }
-void* na_pvalloc(size_t size) { return pvalloc_impl(size); }
-size_t na_usable_size(const void* block) { return usable_size_impl(block); }
+void* na_valloc(size_t size) { NODEALLOC_RECORD_CALLER(); return valloc_impl(size); }
+void* na_pvalloc(size_t size) { NODEALLOC_RECORD_CALLER(); return pvalloc_impl(size); }
+size_t na_usable_size(const void* block) { NODEALLOC_RECORD_CALLER(); return usable_size_impl(block); }
 
-void na_release_free_memory(void) {
+void na_release_free_memory(void) { NODEALLOC_RECORD_CALLER();
   if (ThreadCache* cache = detail::current_thread_cache) cache->flush_all();
   default_allocator().release_free_memory();
 }
 
-void na_print_statistics(void) {
+void na_print_statistics(void) { NODEALLOC_RECORD_CALLER();
   const Statistics stats = default_allocator().statistics();
   char line[160];
   int length = std::snprintf(line, sizeof line,

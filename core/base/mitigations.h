@@ -58,6 +58,10 @@
 //                     at free, and usable_size is the requested size (hardening/canary.h). Cost: 8
 //                     bytes per slab block (a trailer with the size), a fill per malloc and a scan
 //                     per free of the slack. Reports: "heap buffer overflow (size=, offset=)".
+//   kCallSites        reports that do not say where the block came from: the return addresses of
+//                     the program's calls that allocated and freed a block are kept with it and
+//                     printed as allocated_at= and freed_at= (hardening/call_site.h). Cost: a
+//                     thread-local store per call, 8 more trailer bytes, a store per malloc and free.
 //   kLargeGuardPages  a linear overflow out of a large block: the page after every large block is
 //                     made inaccessible, and the block ends against it (its start rounded down to
 //                     its alignment), so the first byte written past the end (past the last
@@ -76,7 +80,7 @@
 //
 // Presets: none = {}; standard = {kPointerCheck, kDoubleFree, kFreeListCheck, kEncodedFreeLinks,
 // kBackPointerChecksum, kFamilyCheck, kSizedDeleteCheck}; full = standard + {kFreedFill,
-// kLargeGuardPages, kQuarantine, kCanaries}. Presets are built from
+// kLargeGuardPages, kQuarantine, kCanaries, kCallSites}. Presets are built from
 // names, never from bits. The Node's own bounds checks (header positions, buffer indexes) are not
 // mitigations: they are always on.
 #pragma once
@@ -101,6 +105,7 @@ enum class Mitigation : unsigned {
   kBackPointerChecksum = 1u << 8,
   kQuarantine = 1u << 9,
   kCanaries = 1u << 10,
+  kCallSites = 1u << 11,
 };
 
 // A set of mitigations, built from their names.
@@ -126,7 +131,7 @@ inline constexpr MitigationSet kFull{Mitigation::kPointerCheck,        Mitigatio
                                      Mitigation::kBackPointerChecksum, Mitigation::kFamilyCheck,
                                      Mitigation::kSizedDeleteCheck,    Mitigation::kFreedFill,
                                      Mitigation::kLargeGuardPages,     Mitigation::kQuarantine,
-                                     Mitigation::kCanaries};
+                                     Mitigation::kCanaries,            Mitigation::kCallSites};
 }  // namespace preset
 
 inline constexpr MitigationSet kEnabledMitigations = NODEALLOC_HARDENING >= 2   ? preset::kFull

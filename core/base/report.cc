@@ -1,6 +1,8 @@
 // See report.h. Formatting is done by hand into a fixed buffer: no printf, no allocation.
 #include "base/report.h"
 
+#include <span>
+
 #include <unistd.h>
 
 #include <atomic>
@@ -87,13 +89,17 @@ const char* fatal_error_name(FatalError error) noexcept {
 
 void report_fatal(FatalError error, const void* address,
                   std::initializer_list<FatalDetail> details) noexcept {
+  report_fatal(error, address, details.begin(), details.size());
+}
+
+void report_fatal(FatalError error, const void* address, const FatalDetail* details, std::size_t count) noexcept {
   ReportLine line;
   line.append("nodealloc: fatal: ");
   line.append(fatal_error_name(error));
   line.append(" at ");
   line.append_hex(reinterpret_cast<std::uintptr_t>(address));
   const char* separator = " (";
-  for (const FatalDetail& detail : details) {
+  for (const FatalDetail& detail : std::span(details, count)) {
     line.append(separator);
     line.append(detail.name);
     line.append("=");
@@ -104,7 +110,7 @@ void report_fatal(FatalError error, const void* address,
     }
     separator = ", ";
   }
-  if (details.size() != 0) line.append(")");
+  if (count != 0) line.append(")");
   line.write_to_stderr();
   if (FatalHook hook = fatal_hook.load(std::memory_order_acquire)) hook(error, address);
   std::abort();

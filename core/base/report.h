@@ -11,6 +11,7 @@
 // heap is broken, inside malloc itself, and before the C++ runtime is up.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 
@@ -52,6 +53,9 @@ struct FatalDetail {
 
 [[noreturn, gnu::cold, gnu::noinline]] void report_fatal(
     FatalError error, const void* address, std::initializer_list<FatalDetail> details = {}) noexcept;
+// The same, with `count` details made at run time (some are printed only when known).
+[[noreturn, gnu::cold, gnu::noinline]] void report_fatal(FatalError error, const void* address,
+                                                         const FatalDetail* details, std::size_t count) noexcept;
 
 // For the misuse fuzz target and tests only: a hook report_fatal calls after it wrote its line,
 // instead of aborting. It must not return into the allocator: it long-jumps out, and its caller

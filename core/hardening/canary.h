@@ -2,8 +2,9 @@
 // end of its room holds a pattern, checked when the block is freed, so an overflow that stays
 // inside the block's room (where no guard page or back-pointer lies) is still reported.
 //
-//   slab block of class usable U:  | requested n bytes | canary [n, U - 8) | trailer |
-//                                  0                   n                   U - 8     U
+//   slab block of class usable U:  | requested n bytes | canary [n, U - T) | trailer |
+//                                  0                   n                   U - T     U
+//   trailer (T bytes): the size word last; before it, with kCallSites, the allocation site
 //   large block, room R bytes:     | requested n bytes | canary [n, R) |   (n in the header)
 //
 // The trailer word holds n and a keyed hash of n and the block's address, so a stray write that
@@ -27,13 +28,16 @@
 #include "base/mitigations.h"
 #include "base/report.h"
 #include "base/sanitizer.h"
+#include "hardening/call_site.h"
 #include "hardening/secret.h"
 #include "pool/slab.h"
 
 namespace nodealloc::canary {
 
 inline constexpr bool kOn = enabled(Mitigation::kCanaries);
-inline constexpr std::size_t kTrailerBytes = kOn ? kWordSize : 0;
+// The trailer: the size word, after the allocation site's word (call_site.h) when there is one.
+inline constexpr std::size_t kTrailerBytes = kOn ? kWordSize + call_site::kTrailerBytes : 0;
+static_assert(kOn || !call_site::kOn, "the call sites live in the canary's trailer");
 
 // The bytes a slab class must hold for a request of `size`: its bytes and the trailer. A size
 // that leaves no room for the trailer stays too big for every class.
@@ -44,11 +48,12 @@ constexpr std::size_t slab_request(std::size_t size) noexcept {
 namespace detail {
 
 inline std::uintptr_t canary_word() noexcept { return (secret::value() * 0x9e3779b97f4a7c15ULL) ^ 0xa5a5a5a5a5a5a5a5ULL; }
-// The trailer word: the size in the low 32 bits (slab blocks hold under 64 KiB), and in the high
-// 32 a keyed hash of it and the block's address, so no changed bit goes unseen.
-inline std::uintptr_t trailer_word(const void* block, std::size_t size) noexcept {
-  const std::uintptr_t hash = ((size ^ (reinterpret_cast<std::uintptr_t>(block) << 16)) * (secret::value() | 1)) >> 32;
-  return size | (hash << 32);
+// The size word: the size in the low 32 bits (slab blocks hold under 64 KiB), and in the high 32
+// a keyed hash of it, the block's address and the allocation site before it (kCallSites), so no
+// changed bit of the trailer goes unseen.
+inline std::uintptr_t trailer_word(const void* block, std::size_t size, std::uintptr_t site) noexcept {
+  const std::uintptr_t mixed = size + (reinterpret_cast<std::uintptr_t>(block) << 16) + site * 0x9e3779b97f4a7c15ULL;
+  return size | ((mixed * (secret::value() | 1)) >> 32 << 32);
 }
 inline unsigned char canary_byte(std::uintptr_t word, std::uintptr_t address) noexcept {
   return static_cast<unsigned char>(word >> (8 * (address % kWordSize)));
@@ -90,13 +95,14 @@ NODEALLOC_NO_SANITIZE inline void store_trailer(void* block, std::size_t usable,
   std::memcpy(static_cast<unsigned char*>(block) + usable - kWordSize, &word, kWordSize);
 }
 
+// hardening.cc: with the block's allocation site, when it has one.
 [[noreturn, gnu::cold, gnu::noinline]] void report_overflow(const void* block, std::size_t size, std::size_t offset) noexcept;
 
-// Checks [block + size, block + room): the canary must be whole.
-inline void check_slack(const void* block, std::size_t size, std::size_t room) noexcept {
+// Checks [block + size, block + end): the canary must be whole.
+inline void check_slack(const void* block, std::size_t size, std::size_t end) noexcept {
   const auto* begin = static_cast<const unsigned char*>(block);
-  const unsigned char* changed = first_changed(begin + size, begin + room);
-  if (changed != begin + room) [[unlikely]] report_overflow(block, size, static_cast<std::size_t>(changed - begin));
+  const unsigned char* changed = first_changed(begin + size, begin + end);
+  if (changed != begin + end) [[unlikely]] report_overflow(block, size, static_cast<std::size_t>(changed - begin));
 }
 
 }  // namespace detail
@@ -104,9 +110,10 @@ inline void check_slack(const void* block, std::size_t size, std::size_t room) n
 // A slab block of class usable `usable` is handed out for `size` bytes (size <= usable - 8).
 inline void arm_slab(void* block, std::size_t size, std::size_t usable) noexcept {
   if constexpr (kOn) {
-    detail::store_trailer(block, usable, detail::trailer_word(block, size));
+    call_site::on_slab_hand_out(block, usable);
+    detail::store_trailer(block, usable, detail::trailer_word(block, size, call_site::slab_sites(block, usable, false).allocated));
     auto* bytes = static_cast<unsigned char*>(block);
-    detail::fill(bytes + size, bytes + usable - kWordSize);
+    detail::fill(bytes + size, bytes + usable - kTrailerBytes);
   }
 }
 
@@ -115,21 +122,26 @@ inline void arm_slab(void* block, std::size_t size, std::size_t usable) noexcept
 inline std::size_t slab_size(const void* block, std::size_t usable) noexcept {
   const std::uintptr_t word = detail::load_trailer(block, usable);
   const std::size_t size = word & 0xffffffffu;
-  if (size > usable - kWordSize || word != detail::trailer_word(block, size)) [[unlikely]] {
-    detail::report_overflow(block, usable - kWordSize, usable - kWordSize);
+  const std::uintptr_t site = call_site::slab_sites(block, usable, false).allocated;
+  if (size > usable - kTrailerBytes || word != detail::trailer_word(block, size, site)) [[unlikely]] {
+    detail::report_overflow(block, usable - kTrailerBytes, usable - kTrailerBytes);  // into the trailer
   }
   return size;
 }
 
-// A live slab block comes back: its canary must be whole.
-inline void check_slab(const void* block, std::size_t usable) noexcept {
-  if constexpr (kOn) detail::check_slack(block, slab_size(block, usable), usable - kWordSize);
+// A live slab block comes back: its canary must be whole. Then its free site is recorded.
+inline void check_slab(void* block, std::size_t usable) noexcept {
+  if constexpr (kOn) {
+    detail::check_slack(block, slab_size(block, usable), usable - kTrailerBytes);
+    call_site::on_slab_free(block, usable);
+  }
 }
 
 // A large block with `room` bytes to its end is handed out (or resized in place) for `size`.
 inline void arm_large(SlabHeader& header, void* block, std::size_t size, std::size_t room) noexcept {
   if constexpr (kOn) {
     header.set_requested_size(size);
+    if constexpr (call_site::kOn) header.set_allocation_site(call_site::current());
     auto* bytes = static_cast<unsigned char*>(block);
     detail::fill(bytes + size, bytes + room);
   }

@@ -2,8 +2,8 @@
 // hold a fixed pattern, from the moment the block is carved or freed until it is handed out
 // again, when the pattern is checked.
 //
-//   free block:  | link (encoded) | pattern ... pattern |
-//                0                8                     usable
+//   free block:  | link (encoded) | pattern ... pattern | (call sites) |
+//                0                8                     fill_end       usable
 //
 // What it stops: a write after free that lands past the first word is reported at the next
 // allocation of the block ("write after free at <block> (offset=<first changed byte>)"), not left
@@ -30,6 +30,7 @@
 #include "base/mitigations.h"
 #include "base/report.h"
 #include "base/sanitizer.h"
+#include "hardening/call_site.h"
 
 namespace nodealloc::freed_fill {
 
@@ -46,13 +47,19 @@ inline std::uintptr_t pattern_word() noexcept { return detail::pattern_word.load
 inline unsigned char pattern() noexcept { return static_cast<unsigned char>(pattern_word()); }
 
 // Fills the free block's bytes after its link. The block is, and stays, poisoned (free).
+// The end of the filled bytes: the block's end, less its call sites' words (kCallSites).
+constexpr std::size_t fill_end(std::size_t usable) noexcept {
+  return usable > kWordSize + call_site::kFreeBlockBytes ? usable - call_site::kFreeBlockBytes : kWordSize;
+}
+
 inline void fill(void* block, std::size_t usable) noexcept {
   if constexpr (enabled(Mitigation::kFreedFill)) {
-    if (usable <= kWordSize) return;
+    const std::size_t end = fill_end(usable);
+    if (end <= kWordSize) return;
     auto* bytes = static_cast<unsigned char*>(block) + kWordSize;
-    mark_reusable(bytes, usable - kWordSize);
-    std::memset(bytes, pattern(), usable - kWordSize);
-    mark_no_access(bytes, usable - kWordSize);
+    mark_reusable(bytes, end - kWordSize);
+    std::memset(bytes, pattern(), end - kWordSize);
+    mark_no_access(bytes, end - kWordSize);
   }
 }
 
@@ -72,16 +79,16 @@ NODEALLOC_NO_SANITIZE inline std::size_t first_changed(const void* block, std::s
   return usable;
 }
 
-[[noreturn, gnu::cold, gnu::noinline]] inline void report_write_after_free(const void* block,
-                                                                           std::size_t offset) noexcept {
-  report_fatal(FatalError::kWriteAfterFree, block, {{"offset", offset}});
-}
+// hardening.cc: with the block's call sites, when it has them.
+[[noreturn, gnu::cold, gnu::noinline]] void report_write_after_free(const void* block, std::size_t usable,
+                                                                    std::size_t offset) noexcept;
 
 // A slab block is about to be handed out: its pattern must be whole.
 inline void check(const void* block, std::size_t usable) noexcept {
   if constexpr (enabled(Mitigation::kFreedFill)) {
-    const std::size_t offset = first_changed(block, usable);
-    if (offset != usable) [[unlikely]] report_write_after_free(block, offset);
+    const std::size_t end = fill_end(usable);
+    const std::size_t offset = first_changed(block, end);
+    if (offset != end) [[unlikely]] report_write_after_free(block, usable, offset);
   }
 }
 

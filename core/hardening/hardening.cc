@@ -14,6 +14,33 @@
 
 namespace nodealloc {
 
+constinit thread_local std::uintptr_t call_site::detail::current __attribute__((tls_model("initial-exec"))) = 0;
+
+namespace {
+
+// report_fatal, with the block's call sites (kCallSites) after the details, those that are known.
+[[noreturn]] void report_with_sites(FatalError error, const void* block, std::initializer_list<FatalDetail> details,
+                                    call_site::Sites sites) noexcept {
+  FatalDetail all[8];
+  std::size_t count = 0;
+  for (const FatalDetail& detail : details) all[count++] = detail;
+  if (sites.allocated != 0) all[count++] = FatalDetail::address("allocated_at", sites.allocated);
+  if (sites.freed != 0) all[count++] = FatalDetail::address("freed_at", sites.freed);
+  report_fatal(error, block, all, count);
+}
+
+// The call sites a block holds (kCallSites): a slab block's in its trailer (`freed`: the free site
+// too), a large block's allocation site in its header.
+call_site::Sites sites_of(const void* block, bool freed) noexcept {
+  if constexpr (!call_site::kOn) return {};
+  const SlabHeader* header = SlabNode::header_of(block);
+  const unsigned class_index = header->class_index();
+  if (class_index < kClassCount) return call_site::slab_sites(block, size_class(class_index).usable, freed);
+  return {header->allocation_site(), 0};
+}
+
+}  // namespace
+
 Hardening::~Hardening() { release_held_back(); }
 
 void Hardening::release_held_back() noexcept {
@@ -43,38 +70,45 @@ bool Hardening::on_large_freed(const void* block, void* mapping, std::size_t len
   }
   if constexpr (!enabled(Mitigation::kDoubleFree)) return false;
   // Outside the lock: two system calls. A mapping the OS will not protect is unmapped at once
-  // (its double free then reads as an invalid free).
+  // (its double free then reads as an invalid free). The header is read before it goes.
+  const std::uintptr_t allocation_site = static_cast<const SlabHeader*>(mapping)->allocation_site();
   if (!source_.hold(mapping, length)) return false;
   HeldBack evicted;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     HeldBack& slot = held_back_[next_held_++ % kHeldBack];
     evicted = slot;
-    slot = {address, mapping, length};
+    slot = {address, mapping, length, {allocation_site, call_site::current()}};
   }
   unmap_held(source_, evicted);
   return true;
 }
 
-Hardening::LargeState Hardening::large_state(const void* block, std::uintptr_t* header) noexcept {
+Hardening::LargeState Hardening::large_state(const void* block, std::uintptr_t* header,
+                                             call_site::Sites* sites) noexcept {
   const auto address = reinterpret_cast<std::uintptr_t>(block);
   std::lock_guard<std::mutex> lock(mutex_);
   *header = live_large_.find(address);
   if (*header != 0) return LargeState::kLive;
   for (const HeldBack& held : held_back_) {
-    if (held.block == address) return LargeState::kRecentlyFreed;
+    if (held.block == address) {
+      *sites = held.sites;
+      return LargeState::kRecentlyFreed;
+    }
   }
   return LargeState::kUnknown;
 }
 
 void Hardening::check_large_pointer(const void* block, FatalError if_recently_freed) noexcept {
   std::uintptr_t header = 0;
-  const LargeState state = large_state(block, &header);  // the lock is released before any report
+  call_site::Sites sites;
+  const LargeState state = large_state(block, &header, &sites);  // the lock is released before any report
   if (state == LargeState::kLive) {
     if (reinterpret_cast<std::uintptr_t>(SlabNode::header_of(block)) == header) return;
     report_corrupted_back_pointer(block);
   }
-  report_fatal(state == LargeState::kRecentlyFreed ? if_recently_freed : FatalError::kInvalidFree, block);
+  if (state == LargeState::kRecentlyFreed) report_with_sites(if_recently_freed, block, {}, sites);
+  report_fatal(FatalError::kInvalidFree, block);
 }
 
 void Hardening::report_not_in_a_slab(const void* block) noexcept {
@@ -131,10 +165,11 @@ void block_state::report_bad_free(const void* block, std::uintptr_t found, std::
                                   Family family) noexcept {
   report_if_forged(block, found, expected);
   const std::uintptr_t state = low_state(found);
-  if ((state & kLive) == 0) report_fatal(FatalError::kDoubleFree, block);
+  if ((state & kLive) == 0) report_with_sites(FatalError::kDoubleFree, block, {}, sites_of(block, true));
   const auto allocated = static_cast<Family>(state >> kFamilyShift);
-  report_fatal(FatalError::kAllocDeallocMismatch, block,
-               {FatalDetail::word("allocated", family_name(allocated)), FatalDetail::word("freed", release_name(family))});
+  report_with_sites(FatalError::kAllocDeallocMismatch, block,
+                    {FatalDetail::word("allocated", family_name(allocated)), FatalDetail::word("freed", release_name(family))},
+                    sites_of(block, false));
 }
 
 void block_state::report_not_free(const void* block, std::uintptr_t found, std::uintptr_t expected) noexcept {
@@ -143,7 +178,12 @@ void block_state::report_not_free(const void* block, std::uintptr_t found, std::
 }
 
 void canary::detail::report_overflow(const void* block, std::size_t size, std::size_t offset) noexcept {
-  report_fatal(FatalError::kHeapOverflow, block, {{"size", size}, {"offset", offset}});
+  report_with_sites(FatalError::kHeapOverflow, block, {{"size", size}, {"offset", offset}}, sites_of(block, false));
+}
+
+void freed_fill::report_write_after_free(const void* block, std::size_t usable, std::size_t offset) noexcept {
+  report_with_sites(FatalError::kWriteAfterFree, block, {{"offset", offset}},
+                    call_site::slab_sites(block, usable, true));
 }
 
 void Hardening::check_sized_delete_slow(const void* block, std::size_t size, std::size_t alignment,

@@ -39,6 +39,7 @@
 #include "base/mitigations.h"
 #include "base/report.h"
 #include "hardening/block_state.h"
+#include "hardening/call_site.h"
 #include "hardening/canary.h"
 #include "hardening/free_link.h"
 #include "hardening/freed_fill.h"
@@ -134,7 +135,8 @@ class Hardening {
   // What a pointer outside every chunk is: a live large block (and its header), one freed lately,
   // or neither.
   enum class LargeState { kLive, kRecentlyFreed, kUnknown };
-  LargeState large_state(const void* block, std::uintptr_t* header) noexcept;
+  // `sites`: a block freed lately's call sites (kCallSites).
+  LargeState large_state(const void* block, std::uintptr_t* header, call_site::Sites* sites) noexcept;
 
   // The last kHeldBack large blocks freed (kDoubleFree), their mappings held back as inaccessible
   // address space (MemorySource::hold): nothing can be mapped at a held address, so a second free
@@ -147,6 +149,7 @@ class Hardening {
     std::uintptr_t block = 0;
     void* mapping = nullptr;
     std::size_t length = 0;
+    call_site::Sites sites;  // kCallSites: its header is out of reach once held
   };
   static constexpr unsigned kHeldBack = 64;
   static void unmap_held(MemorySource& source, HeldBack held) noexcept;

@@ -12,28 +12,28 @@ using namespace nodealloc::capi;
 
 #define NODEALLOC_EXPORT extern "C" __attribute__((visibility("default")))
 
-NODEALLOC_EXPORT void* malloc(size_t size) noexcept { return malloc_impl(size); }
-NODEALLOC_EXPORT void free(void* block) noexcept { free_impl(block); }
-NODEALLOC_EXPORT void* calloc(size_t count, size_t size) noexcept { return calloc_impl(count, size); }
-NODEALLOC_EXPORT void* realloc(void* block, size_t size) noexcept { return realloc_impl(block, size); }
-NODEALLOC_EXPORT void* reallocarray(void* block, size_t count, size_t size) noexcept {
+NODEALLOC_EXPORT void* malloc(size_t size) noexcept { NODEALLOC_RECORD_CALLER(); return malloc_impl(size); }
+NODEALLOC_EXPORT void free(void* block) noexcept { NODEALLOC_RECORD_CALLER(); free_impl(block); }
+NODEALLOC_EXPORT void* calloc(size_t count, size_t size) noexcept { NODEALLOC_RECORD_CALLER(); return calloc_impl(count, size); }
+NODEALLOC_EXPORT void* realloc(void* block, size_t size) noexcept { NODEALLOC_RECORD_CALLER(); return realloc_impl(block, size); }
+NODEALLOC_EXPORT void* reallocarray(void* block, size_t count, size_t size) noexcept { NODEALLOC_RECORD_CALLER();
   return reallocarray_impl(block, count, size);
 }
-NODEALLOC_EXPORT void* memalign(size_t alignment, size_t size) noexcept {
+NODEALLOC_EXPORT void* memalign(size_t alignment, size_t size) noexcept { NODEALLOC_RECORD_CALLER();
   return memalign_impl(alignment, size);
 }
-NODEALLOC_EXPORT void* aligned_alloc(size_t alignment, size_t size) noexcept {
+NODEALLOC_EXPORT void* aligned_alloc(size_t alignment, size_t size) noexcept { NODEALLOC_RECORD_CALLER();
   return memalign_impl(alignment, size);
 }
-NODEALLOC_EXPORT int posix_memalign(void** result, size_t alignment, size_t size) noexcept {
+NODEALLOC_EXPORT int posix_memalign(void** result, size_t alignment, size_t size) noexcept { NODEALLOC_RECORD_CALLER();
   return posix_memalign_impl(result, alignment, size);
 }
-NODEALLOC_EXPORT void* valloc(size_t size) noexcept { return valloc_impl(size); }
-NODEALLOC_EXPORT void* pvalloc(size_t size) noexcept { return pvalloc_impl(size); }
-NODEALLOC_EXPORT size_t malloc_usable_size(void* block) noexcept { return usable_size_impl(block); }
+NODEALLOC_EXPORT void* valloc(size_t size) noexcept { NODEALLOC_RECORD_CALLER(); return valloc_impl(size); }
+NODEALLOC_EXPORT void* pvalloc(size_t size) noexcept { NODEALLOC_RECORD_CALLER(); return pvalloc_impl(size); }
+NODEALLOC_EXPORT size_t malloc_usable_size(void* block) noexcept { NODEALLOC_RECORD_CALLER(); return usable_size_impl(block); }
 // glibc-internal names some programs and libraries call directly.
-NODEALLOC_EXPORT void cfree(void* block) noexcept { free_impl(block); }
-NODEALLOC_EXPORT int malloc_trim(size_t) noexcept {
+NODEALLOC_EXPORT void cfree(void* block) noexcept { NODEALLOC_RECORD_CALLER(); free_impl(block); }
+NODEALLOC_EXPORT int malloc_trim(size_t) noexcept { NODEALLOC_RECORD_CALLER();
   na_release_free_memory();
   return 1;
 }

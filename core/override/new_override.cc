@@ -42,48 +42,48 @@ constexpr Family kArray = Family::kNewArray;
 
 }  // namespace
 
-NODEALLOC_EXPORT void* operator new(std::size_t size) { return allocate_or_handle(size, 0, kNew); }
-NODEALLOC_EXPORT void* operator new[](std::size_t size) { return allocate_or_handle(size, 0, kArray); }
-NODEALLOC_EXPORT void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+NODEALLOC_EXPORT void* operator new(std::size_t size) { NODEALLOC_RECORD_CALLER(); return allocate_or_handle(size, 0, kNew); }
+NODEALLOC_EXPORT void* operator new[](std::size_t size) { NODEALLOC_RECORD_CALLER(); return allocate_or_handle(size, 0, kArray); }
+NODEALLOC_EXPORT void* operator new(std::size_t size, const std::nothrow_t&) noexcept { NODEALLOC_RECORD_CALLER();
   return allocate_nothrow(size, 0, kNew);
 }
-NODEALLOC_EXPORT void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+NODEALLOC_EXPORT void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { NODEALLOC_RECORD_CALLER();
   return allocate_nothrow(size, 0, kArray);
 }
-NODEALLOC_EXPORT void* operator new(std::size_t size, std::align_val_t alignment) {
+NODEALLOC_EXPORT void* operator new(std::size_t size, std::align_val_t alignment) { NODEALLOC_RECORD_CALLER();
   return allocate_or_handle(size, align_of(alignment), kNew);
 }
-NODEALLOC_EXPORT void* operator new[](std::size_t size, std::align_val_t alignment) {
+NODEALLOC_EXPORT void* operator new[](std::size_t size, std::align_val_t alignment) { NODEALLOC_RECORD_CALLER();
   return allocate_or_handle(size, align_of(alignment), kArray);
 }
 NODEALLOC_EXPORT void* operator new(std::size_t size, std::align_val_t alignment,
-                                    const std::nothrow_t&) noexcept {
+                                    const std::nothrow_t&) noexcept { NODEALLOC_RECORD_CALLER();
   return allocate_nothrow(size, align_of(alignment), kNew);
 }
 NODEALLOC_EXPORT void* operator new[](std::size_t size, std::align_val_t alignment,
-                                      const std::nothrow_t&) noexcept {
+                                      const std::nothrow_t&) noexcept { NODEALLOC_RECORD_CALLER();
   return allocate_nothrow(size, align_of(alignment), kArray);
 }
 
-NODEALLOC_EXPORT void operator delete(void* block) noexcept { free_impl(block, kNew); }
-NODEALLOC_EXPORT void operator delete[](void* block) noexcept { free_impl(block, kArray); }
-NODEALLOC_EXPORT void operator delete(void* block, const std::nothrow_t&) noexcept { free_impl(block, kNew); }
-NODEALLOC_EXPORT void operator delete[](void* block, const std::nothrow_t&) noexcept { free_impl(block, kArray); }
-NODEALLOC_EXPORT void operator delete(void* block, std::size_t size) noexcept { sized_free_impl(block, size, 0, kNew); }
-NODEALLOC_EXPORT void operator delete[](void* block, std::size_t size) noexcept {
+NODEALLOC_EXPORT void operator delete(void* block) noexcept { NODEALLOC_RECORD_CALLER(); free_impl(block, kNew); }
+NODEALLOC_EXPORT void operator delete[](void* block) noexcept { NODEALLOC_RECORD_CALLER(); free_impl(block, kArray); }
+NODEALLOC_EXPORT void operator delete(void* block, const std::nothrow_t&) noexcept { NODEALLOC_RECORD_CALLER(); free_impl(block, kNew); }
+NODEALLOC_EXPORT void operator delete[](void* block, const std::nothrow_t&) noexcept { NODEALLOC_RECORD_CALLER(); free_impl(block, kArray); }
+NODEALLOC_EXPORT void operator delete(void* block, std::size_t size) noexcept { NODEALLOC_RECORD_CALLER(); sized_free_impl(block, size, 0, kNew); }
+NODEALLOC_EXPORT void operator delete[](void* block, std::size_t size) noexcept { NODEALLOC_RECORD_CALLER();
   sized_free_impl(block, size, 0, kArray);
 }
-NODEALLOC_EXPORT void operator delete(void* block, std::align_val_t) noexcept { free_impl(block, kNew); }
-NODEALLOC_EXPORT void operator delete[](void* block, std::align_val_t) noexcept { free_impl(block, kArray); }
-NODEALLOC_EXPORT void operator delete(void* block, std::size_t size, std::align_val_t alignment) noexcept {
+NODEALLOC_EXPORT void operator delete(void* block, std::align_val_t) noexcept { NODEALLOC_RECORD_CALLER(); free_impl(block, kNew); }
+NODEALLOC_EXPORT void operator delete[](void* block, std::align_val_t) noexcept { NODEALLOC_RECORD_CALLER(); free_impl(block, kArray); }
+NODEALLOC_EXPORT void operator delete(void* block, std::size_t size, std::align_val_t alignment) noexcept { NODEALLOC_RECORD_CALLER();
   sized_free_impl(block, size, align_of(alignment), kNew);
 }
-NODEALLOC_EXPORT void operator delete[](void* block, std::size_t size, std::align_val_t alignment) noexcept {
+NODEALLOC_EXPORT void operator delete[](void* block, std::size_t size, std::align_val_t alignment) noexcept { NODEALLOC_RECORD_CALLER();
   sized_free_impl(block, size, align_of(alignment), kArray);
 }
-NODEALLOC_EXPORT void operator delete(void* block, std::align_val_t, const std::nothrow_t&) noexcept {
+NODEALLOC_EXPORT void operator delete(void* block, std::align_val_t, const std::nothrow_t&) noexcept { NODEALLOC_RECORD_CALLER();
   free_impl(block, kNew);
 }
-NODEALLOC_EXPORT void operator delete[](void* block, std::align_val_t, const std::nothrow_t&) noexcept {
+NODEALLOC_EXPORT void operator delete[](void* block, std::align_val_t, const std::nothrow_t&) noexcept { NODEALLOC_RECORD_CALLER();
   free_impl(block, kArray);
 }

@@ -32,7 +32,8 @@
 //   11    listed         bool          on its owner's partial list (SlabList keeps it)
 //   12    large block    void*         large blocks only: the block's address
 //   13    requested      bytes         large blocks only, kCanaries: the size asked for (hardening/canary.h)
-//   14-15 unused
+//   14    allocated at   address       large blocks only, kCallSites: the allocation's call site (hardening/call_site.h)
+//   15    unused
 //
 // "Owner" means: local free, used, carved, next, prev and listed are written only by the owning
 // thread cache, or by the pool under its lock while the slab has no owner; thread_cache.h says
@@ -79,9 +80,10 @@ class SlabHeader : public NodeHeader<kSlabHeaderLen> {
     static constexpr std::size_t kListed = 11 * kWordSize;
     static constexpr std::size_t kLargeBlock = 12 * kWordSize;
     static constexpr std::size_t kRequestedSize = 13 * kWordSize;
+    static constexpr std::size_t kAllocationSite = 14 * kWordSize;
   };
   static_assert(Slot::kNode == 0 && Slot::kNext == 7 * kWordSize, "the seed's slots stay where the seed puts them");
-  static_assert(word_fits(Slot::kRequestedSize), "every field lies inside the header");
+  static_assert(word_fits(Slot::kAllocationSite), "every field lies inside the header");
 
   std::uintptr_t word(std::size_t slot) const noexcept { return read_word(slot).value; }
   void set_word(std::size_t slot, std::uintptr_t value) noexcept { write_word(slot, value); }
@@ -136,6 +138,9 @@ class SlabHeader : public NodeHeader<kSlabHeaderLen> {
 
   std::size_t requested_size() const noexcept { return word(Slot::kRequestedSize); }
   void set_requested_size(std::size_t size) noexcept { set_word(Slot::kRequestedSize, size); }
+
+  std::uintptr_t allocation_site() const noexcept { return word(Slot::kAllocationSite); }
+  void set_allocation_site(std::uintptr_t site) noexcept { set_word(Slot::kAllocationSite, site); }
 };
 static_assert(sizeof(SlabHeader) == kSlabHeaderLen);
 
