@@ -61,7 +61,7 @@ class MisuseTest : public ::testing::Test {
 TEST_F(MisuseTest, DoubleFree) {
   void* block = allocate(24);
   free(block);
-  EXPECT_DEATH(free(block), report_line("double free", block));
+  EXPECT_DEATH(free(block), report_line("double free", block, "\\(class=" + class_of(24) + "\\)"));
 }
 
 // kQuarantine (full): a block waiting in the quarantine is still not live.
@@ -72,7 +72,7 @@ TEST_F(MisuseTest, DoubleFreeOfAQuarantinedBlock) {
   free(block);
   free(later);  // the block is not the newest resident
   ASSERT_EQ(cache_->quarantine().count(), 2u);
-  EXPECT_DEATH(free(block), report_line("double free", block));
+  EXPECT_DEATH(free(block), report_line("double free", block, "\\(class=" + class_of(24) + "\\)"));
 }
 
 TEST_F(MisuseTest, DoubleFreeAfterTheBlockWentBackToItsSlab) {
@@ -80,7 +80,7 @@ TEST_F(MisuseTest, DoubleFreeAfterTheBlockWentBackToItsSlab) {
   void* neighbour = allocate(24);  // keeps the slab alive
   free(block);
   cache_->flush_all();  // no longer in the cache's list: only the tag remembers
-  EXPECT_DEATH(free(block), report_line("double free", block));
+  EXPECT_DEATH(free(block), report_line("double free", block, "\\(class=" + class_of(24) + "\\)"));
   free(neighbour);
 }
 
@@ -113,8 +113,8 @@ TEST_F(MisuseTest, DoubleFreeOfALargeBlock) {
   void* block = allocate(1 << 20);
   free(block);
   // Held back, inaccessible, and freed lately: named for what it is.
-  EXPECT_DEATH(free(block), report_line("double free", block));
-  EXPECT_DEATH(allocator_.reallocate(*cache_, block, 100), report_line("invalid free", block));
+  EXPECT_DEATH(free(block), report_line("double free", block, "\\(class=large\\)"));
+  EXPECT_DEATH(allocator_.reallocate(*cache_, block, 100), report_line("invalid free", block, "\\(class=large\\)"));
 }
 
 TEST_F(MisuseTest, DoubleFreeOfALargeBlockAfterItsSizeWasAllocatedAgain) {
@@ -126,7 +126,7 @@ TEST_F(MisuseTest, DoubleFreeOfALargeBlockAfterItsSizeWasAllocatedAgain) {
   free(freed);
   void* fresh = allocate(1 << 20);
   EXPECT_NE(fresh, freed);
-  EXPECT_DEATH(free(freed), report_line("double free", freed));
+  EXPECT_DEATH(free(freed), report_line("double free", freed, "\\(class=large\\)"));
   for (void* block : blocks) {
     if (block != freed) free(block);
   }
@@ -331,7 +331,7 @@ TEST_F(MisuseTest, BlocksGoBackThroughTheirOwnFamily) {
 TEST_F(MisuseTest, ADoubleDeleteIsADoubleFreeNotAMismatch) {
   void* object = allocator_.allocate(*cache_, 24, Family::kNew);
   allocator_.deallocate(*cache_, object, Family::kNew);
-  EXPECT_DEATH(allocator_.deallocate(*cache_, object, Family::kNew), report_line("double free", object));
+  EXPECT_DEATH(allocator_.deallocate(*cache_, object, Family::kNew), report_line("double free", object, "\\(class=" + class_of(24) + "\\)"));
 }
 
 // kSizedDeleteCheck: the size given to sized delete must be one the block was made for.
@@ -453,7 +453,9 @@ TEST_F(CallSiteTest, ADoubleFreeNamesBothSites) {
     call_site::record(site(0x405670));
     free(block);
     call_site::record(site(0x409990));
-    EXPECT_DEATH(free(block), report_line("double free", block, "\\(allocated_at=0x401230, freed_at=0x405670\\)"))
+    const std::string klass = size < 1000 ? class_of(size) : "large";
+    EXPECT_DEATH(free(block), report_line("double free", block,
+                                          "\\(class=" + klass + ", allocated_at=0x401230, freed_at=0x405670\\)"))
         << size;
   }
 }

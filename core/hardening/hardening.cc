@@ -29,6 +29,13 @@ namespace {
   report_fatal(error, block, all, count);
 }
 
+// The block's class, as reports name it: its index, or "large".
+FatalDetail class_detail(const void* block) noexcept {
+  const unsigned class_index = SlabNode::header_of(block)->class_index();
+  if (class_index < kClassCount) return {"class", class_index};
+  return FatalDetail::word("class", "large");
+}
+
 // The call sites a block holds (kCallSites): a slab block's in its trailer (`freed`: the free site
 // too), a large block's allocation site in its header.
 call_site::Sites sites_of(const void* block, bool freed) noexcept {
@@ -107,7 +114,9 @@ void Hardening::check_large_pointer(const void* block, FatalError if_recently_fr
     if (reinterpret_cast<std::uintptr_t>(SlabNode::header_of(block)) == header) return;
     report_corrupted_back_pointer(block);
   }
-  if (state == LargeState::kRecentlyFreed) report_with_sites(if_recently_freed, block, {}, sites);
+  if (state == LargeState::kRecentlyFreed) {
+    report_with_sites(if_recently_freed, block, {FatalDetail::word("class", "large")}, sites);
+  }
   report_fatal(FatalError::kInvalidFree, block);
 }
 
@@ -165,7 +174,7 @@ void block_state::report_bad_free(const void* block, std::uintptr_t found, std::
                                   Family family) noexcept {
   report_if_forged(block, found, expected);
   const std::uintptr_t state = low_state(found);
-  if ((state & kLive) == 0) report_with_sites(FatalError::kDoubleFree, block, {}, sites_of(block, true));
+  if ((state & kLive) == 0) report_with_sites(FatalError::kDoubleFree, block, {class_detail(block)}, sites_of(block, true));
   const auto allocated = static_cast<Family>(state >> kFamilyShift);
   report_with_sites(FatalError::kAllocDeallocMismatch, block,
                     {FatalDetail::word("allocated", family_name(allocated)), FatalDetail::word("freed", release_name(family))},
