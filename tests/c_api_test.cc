@@ -4,6 +4,7 @@
 #include "api/nodealloc.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "api/default_heap.h"
+#include "base/mitigations.h"
 #include "base/sanitizer.h"
 
 namespace {
@@ -161,6 +163,48 @@ TEST(CApi, ThreadExitReleasesItsCache) {
   }
   const nodealloc::ValidationResult result = nodealloc::default_allocator().validate();
   EXPECT_TRUE(result.ok) << result.message;
+}
+
+}  // namespace
+
+namespace {
+
+// C23's sized frees: the right size frees, NULL does nothing, a wrong one is reported in the
+// hardened presets (kSizedDeleteCheck) with its own name.
+TEST(CApi, SizedFreesFreeAndCheckTheSize) {
+  void* block = na_malloc(100);
+  na_free_sized(block, 100);
+  void* zeroed = na_calloc(10, 30);
+  na_free_sized(zeroed, 300);
+  void* aligned = na_aligned_alloc(4096, 100);
+  ASSERT_EQ(reinterpret_cast<std::uintptr_t>(aligned) % 4096, 0u);
+  na_free_aligned_sized(aligned, 4096, 100);
+  void* large = na_malloc(std::size_t{1} << 20);
+  na_free_sized(large, std::size_t{1} << 20);
+  na_free_sized(nullptr, 8);
+  na_free_aligned_sized(nullptr, 64, 8);
+  if (!nodealloc::enabled(nodealloc::Mitigation::kSizedDeleteCheck)) return;
+  void* wrong = na_malloc(40);
+  EXPECT_DEATH(na_free_sized(wrong, 4000), "^nodealloc: fatal: sized free mismatch at 0x[0-9a-f]+ \\(size=4000, usable=[0-9]+\\)\n$");
+  void* forgotten = na_aligned_alloc(4096, 100);
+  EXPECT_DEATH(na_free_sized(forgotten, 100), "sized free mismatch at 0x[0-9a-f]+ \\(size=100, usable=");  // its alignment
+  na_free(forgotten);
+  na_free(wrong);
+}
+
+// na_mallopt answers as glibc's mallopt does (this test program runs on glibc's malloc, so
+// mallopt here is glibc's own: the comparison is against the real thing).
+TEST(CApi, MalloptAnswersAsGlibcDoes) {
+  const int parameters[] = {M_MXFAST, M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX, M_CHECK_ACTION,
+                            M_PERTURB, M_ARENA_TEST, M_ARENA_MAX, 12345, -12345};
+  const int values[] = {-1, 0, 1, 64, 160, 161, 4096, 1 << 25, (1 << 25) + 1, 1 << 30};
+  for (const int parameter : parameters) {
+    for (const int value : values) {
+      EXPECT_EQ(na_mallopt(parameter, value), mallopt(parameter, value)) << parameter << " " << value;
+    }
+  }
+  mallopt(M_PERTURB, 0);  // leave glibc as it was for the other tests
+  mallopt(M_CHECK_ACTION, 3);
 }
 
 }  // namespace

@@ -22,6 +22,12 @@ int na_posix_memalign(void** result, size_t alignment, size_t size) { NODEALLOC_
 void* na_valloc(size_t size) { NODEALLOC_RECORD_CALLER(); return valloc_impl(size); }
 void* na_pvalloc(size_t size) { NODEALLOC_RECORD_CALLER(); return pvalloc_impl(size); }
 size_t na_usable_size(const void* block) { NODEALLOC_RECORD_CALLER(); return usable_size_impl(block); }
+void na_free_sized(void* block, size_t size) { NODEALLOC_RECORD_CALLER(); sized_free_impl(block, size, 0, Family::kMalloc); }
+void na_free_aligned_sized(void* block, size_t alignment, size_t size) {
+  NODEALLOC_RECORD_CALLER();
+  sized_free_impl(block, size, alignment, Family::kMalloc);
+}
+int na_mallopt(int parameter, int value) { return mallopt_impl(parameter, value); }
 
 void na_release_free_memory(void) { NODEALLOC_RECORD_CALLER();
   if (ThreadCache* cache = detail::current_thread_cache) cache->flush_all();

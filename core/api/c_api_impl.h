@@ -108,4 +108,14 @@ inline std::size_t usable_size_impl(const void* block) {
   return block == nullptr ? 0 : default_allocator().usable_size(block);
 }
 
+// glibc 2.36's mallopt answers (malloc/malloc.c, __libc_mallopt; tests/c_api_test.cc compares
+// against it): 0 for an M_MXFAST beyond its largest fast bin (80 * sizeof(size_t) / 4 bytes), else
+// 1, unknown parameters included. nodealloc has no tunable behind any of them: the value is ignored.
+inline int mallopt_impl(int parameter, int value) {
+  constexpr int kMxFast = 1;  // M_MXFAST, as <malloc.h> numbers it
+  constexpr int kMaxFast = 80 * static_cast<int>(sizeof(std::size_t)) / 4;
+  if (parameter == kMxFast) return value >= 0 && value <= kMaxFast ? 1 : 0;
+  return 1;
+}
+
 }  // namespace nodealloc::capi

@@ -11,6 +11,9 @@
 
 #ifdef __cplusplus
 extern "C" {
+#define NODEALLOC_NOEXCEPT noexcept /* as glibc's __THROW declares the C library's own */
+#else
+#define NODEALLOC_NOEXCEPT
 #endif
 
 #pragma GCC visibility push(default)
@@ -26,6 +29,19 @@ int na_posix_memalign(void **result, size_t alignment, size_t size);
 void *na_valloc(size_t size);
 void *na_pvalloc(size_t size);
 size_t na_usable_size(const void *block);
+
+/* C23's sized frees: `size` (and `alignment`) as the block was allocated with (malloc, calloc,
+ * realloc; aligned_alloc for free_aligned_sized). The hardened presets check it (kSizedDeleteCheck:
+ * "sized free mismatch"); NULL does nothing. The drop-in exports them as free_sized and
+ * free_aligned_sized, which glibc 2.36 does not declare, so this header does. */
+void na_free_sized(void *block, size_t size);
+void na_free_aligned_sized(void *block, size_t alignment, size_t size);
+void free_sized(void *block, size_t size) NODEALLOC_NOEXCEPT;
+void free_aligned_sized(void *block, size_t alignment, size_t size) NODEALLOC_NOEXCEPT;
+
+/* As glibc's mallopt: 1 for a parameter glibc knows (nodealloc has no tunable behind it: the
+ * value is accepted and ignored), 0 for one it does not. */
+int na_mallopt(int parameter, int value);
 
 /* Returns free memory to the OS: empty slabs, dirty pages, empty chunks. */
 void na_release_free_memory(void);

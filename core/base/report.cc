@@ -79,6 +79,8 @@ const char* fatal_error_name(FatalError error) noexcept {
       return "alloc-dealloc mismatch";
     case FatalError::kSizedDeleteMismatch:
       return "sized delete mismatch";
+    case FatalError::kSizedFreeMismatch:
+      return "sized free mismatch";
     case FatalError::kWriteAfterFree:
       return "write after free";
     case FatalError::kHeapOverflow:

@@ -26,6 +26,7 @@ enum class FatalError {
   kCorruptedFreeList,          // a free list handed out a block that was not free
   kAllocDeallocMismatch,       // a block given back by another family of calls (free of new[]...)
   kSizedDeleteMismatch,        // sized operator delete with a size the block was not made for
+  kSizedFreeMismatch,          // free_sized / free_aligned_sized (C23) with a size the block was not made for
   kWriteAfterFree,             // a freed block's fill was changed before it was handed out again
   kHeapOverflow,               // a live block's canary (the slack past its requested size) was changed
 };

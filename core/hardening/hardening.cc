@@ -196,10 +196,12 @@ void freed_fill::report_write_after_free(const void* block, std::size_t usable, 
 }
 
 void Hardening::check_sized_delete_slow(const void* block, std::size_t size, std::size_t alignment,
-                                        unsigned class_index, std::size_t usable) noexcept {
+                                        unsigned class_index, std::size_t usable, Family family) noexcept {
   const bool fits =
       class_index < kClassCount ? class_for(canary::slab_request(size), alignment) == class_index : size <= usable;
-  if (!fits) report_fatal(FatalError::kSizedDeleteMismatch, block, {{"size", size}, {"usable", usable}});
+  if (fits) return;
+  report_fatal(family == Family::kMalloc ? FatalError::kSizedFreeMismatch : FatalError::kSizedDeleteMismatch, block,
+               {{"size", size}, {"usable", usable}});
 }
 
 void Hardening::check_live_slow(const void* block, FatalError if_free) noexcept {

@@ -15,7 +15,7 @@
 //   free (slab), last    Quarantine::admit           kQuarantine (each thread cache holds one)
 //   malloc, realloc      canary::arm_slab / _large   kCanaries (the heap arms the slack after the request)
 //   free                 canary::check_slab / _large kCanaries (and checks it)
-//   sized delete         check_sized_delete(...)     kSizedDeleteCheck
+//   sized delete, free   check_sized_delete(...)     kSizedDeleteCheck (sized delete, C23 free_sized)
 //   realloc, usable_size check_live(block)           kPointerCheck + kDoubleFree: a freed block is invalid
 //   large malloc / free  on_large_allocated / _freed kPointerCheck: the table of live large blocks;
 //                                                    kDoubleFree: freed mappings held back a while
@@ -73,11 +73,12 @@ class Hardening {
   static void check_family(const void* block, Family family) noexcept { block_state::check_family(block, family); }
 
   // kSizedDeleteCheck: `size` (and `alignment`, 0 for none) must be what a block of this class
-  // (or this large block, `usable` bytes) is made for.
+  // (or this large block, `usable` bytes) is made for. `family`: the sized release's (a sized
+  // delete, or C23's free_sized for kMalloc), which names the error.
   void check_sized_delete(const void* block, std::size_t size, std::size_t alignment, unsigned class_index,
-                          std::size_t usable) noexcept {
+                          std::size_t usable, Family family) noexcept {
     if constexpr (enabled(Mitigation::kSizedDeleteCheck)) {
-      check_sized_delete_slow(block, size, alignment, class_index, usable);
+      check_sized_delete_slow(block, size, alignment, class_index, usable, family);
     }
   }
   static bool is_live(const void* block) noexcept { return block_state::is_live(block); }
@@ -131,7 +132,8 @@ class Hardening {
   [[noreturn, gnu::cold, gnu::noinline]] static void report_corrupted_back_pointer(const void* block) noexcept;
   [[gnu::noinline]] void check_live_slow(const void* block, FatalError if_free) noexcept;
   [[gnu::noinline]] static void check_sized_delete_slow(const void* block, std::size_t size, std::size_t alignment,
-                                                        unsigned class_index, std::size_t usable) noexcept;
+                                                        unsigned class_index, std::size_t usable,
+                                                        Family family) noexcept;
   // What a pointer outside every chunk is: a live large block (and its header), one freed lately,
   // or neither.
   enum class LargeState { kLive, kRecentlyFreed, kUnknown };

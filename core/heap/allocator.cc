@@ -98,7 +98,7 @@ void Allocator::deallocate_sized(ThreadCache& cache, void* block, std::size_t si
   hardening_.check_pointer(block);
   if constexpr (enabled(Mitigation::kSizedDeleteCheck)) {
     const SlabHeader* header = SlabNode::header_of(block);
-    hardening_.check_sized_delete(block, size, alignment, header->class_index(), usable_of(*header, block));
+    hardening_.check_sized_delete(block, size, alignment, header->class_index(), usable_of(*header, block), family);
   }
   release(cache, block, family);
 }

@@ -30,6 +30,15 @@ NODEALLOC_EXPORT int posix_memalign(void** result, size_t alignment, size_t size
 }
 NODEALLOC_EXPORT void* valloc(size_t size) noexcept { NODEALLOC_RECORD_CALLER(); return valloc_impl(size); }
 NODEALLOC_EXPORT void* pvalloc(size_t size) noexcept { NODEALLOC_RECORD_CALLER(); return pvalloc_impl(size); }
+NODEALLOC_EXPORT void free_sized(void* block, size_t size) noexcept {
+  NODEALLOC_RECORD_CALLER();
+  sized_free_impl(block, size, 0, nodealloc::Family::kMalloc);
+}
+NODEALLOC_EXPORT void free_aligned_sized(void* block, size_t alignment, size_t size) noexcept {
+  NODEALLOC_RECORD_CALLER();
+  sized_free_impl(block, size, alignment, nodealloc::Family::kMalloc);
+}
+NODEALLOC_EXPORT int mallopt(int parameter, int value) noexcept { return mallopt_impl(parameter, value); }
 NODEALLOC_EXPORT size_t malloc_usable_size(void* block) noexcept { NODEALLOC_RECORD_CALLER(); return usable_size_impl(block); }
 // glibc-internal names some programs and libraries call directly.
 NODEALLOC_EXPORT void cfree(void* block) noexcept { NODEALLOC_RECORD_CALLER(); free_impl(block); }

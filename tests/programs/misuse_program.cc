@@ -17,6 +17,10 @@
 #pragma GCC diagnostic ignored "-Wfree-nonheap-object"
 #endif
 
+// C23's sized free: glibc 2.36 does not have it, the drop-in exports it. Weak, so that the
+// program links without nodealloc; preloaded, the drop-in's is found.
+extern "C" void free_sized(void* block, std::size_t size) __attribute__((weak));
+
 namespace {
 
 template <class T>
@@ -83,6 +87,10 @@ int run(const std::string& misuse) {
     std::memset(text, 'x', 40);
     opaque(text)[40] = '\0';
     std::free(text);
+  } else if (misuse == "free-sized-wrong-size") {
+    if (free_sized == nullptr) return 2;  // not preloaded
+    void* block = std::malloc(40);
+    free_sized(opaque(block), 4000);
   } else if (misuse == "invalid-free") {
     int local = 0;
     std::free(opaque(&local));
