@@ -3,12 +3,13 @@
 // The input interleaves valid operations with misuse, each an opcode byte and its operands:
 //
 //   op (byte % 11)  0 alloc           size, alignment and family bytes (malloc, new, new[])
-//                   1 free            a live block, through its own family (sometimes sized)
+//                   1 free            a live block, through its own family (sometimes sized: sized delete,
+//                                     or C23 free_sized for malloc's)
 //                   2 double free     a block freed earlier and not handed out again
 //                   3 interior free   a live block plus an offset inside it
 //                   4 wild free       a stack, global, chunk-metadata or unmapped address
 //                   5 wrong family    a live block through another family's release
-//                   6 wrong size      sized delete of a new/new[] block with a size it was not made for
+//                   6 wrong size      sized delete, or free_sized, with a size the block was not made for
 //                   7 link overwrite  free a slab block, overwrite its free-list link, allocate it again
 //                   8 back-pointer    overwrite a live block's back-pointer word (random, or copied from
 //                                     another block), then free it
@@ -179,7 +180,7 @@ class MisuseSession {
   }
 
   void release(const Block& block) {
-    if (block.family != Family::kMalloc && (reinterpret_cast<std::uintptr_t>(block.pointer) & 16) != 0) {
+    if ((reinterpret_cast<std::uintptr_t>(block.pointer) & 16) != 0) {  // sized delete, or C23 free_sized
       allocator_->deallocate_sized(*cache_, block.pointer, block.size, block.alignment, block.family);
     } else {
       allocator_->deallocate(*cache_, block.pointer, block.family);
@@ -240,10 +241,10 @@ class MisuseSession {
   void wrong_size(FuzzInput& input) {
     if (!enabled(Mitigation::kSizedDeleteCheck)) return;
     Block* block = pick_live(input);
-    if (block == nullptr || block->family == Family::kMalloc) return;
+    if (block == nullptr) return;
     const std::size_t wrong = room(*block) + 1 + input.u16();  // more than it holds
     const Block target = *block;
-    expect_report({FatalError::kSizedDeleteMismatch}, [&] {
+    expect_report({target.family == Family::kMalloc ? FatalError::kSizedFreeMismatch : FatalError::kSizedDeleteMismatch}, [&] {
       allocator_->deallocate_sized(*cache_, target.pointer, wrong, target.alignment, target.family);
     });
   }
