@@ -10,6 +10,10 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <regex>
+#include <vector>
+#include <string>
+#include <atomic>
 #include <cstring>
 #include <thread>
 
@@ -205,6 +209,120 @@ TEST(CApi, MalloptAnswersAsGlibcDoes) {
   }
   mallopt(M_PERTURB, 0);  // leave glibc as it was for the other tests
   mallopt(M_CHECK_ACTION, 3);
+}
+
+}  // namespace
+
+namespace {
+
+// mallinfo2 with nodealloc's figures (nodealloc.h maps the fields).
+TEST(CApi, Mallinfo2DescribesNodeallocsHeap) {
+  const struct mallinfo2 before = na_mallinfo2();
+  std::vector<void*> small;
+  for (int i = 0; i < 1000; ++i) small.push_back(na_malloc(100));
+  std::vector<void*> large;
+  for (int i = 0; i < 5; ++i) large.push_back(na_malloc(100 << 10));  // above every class
+  const struct mallinfo2 during = na_mallinfo2();
+  EXPECT_GE(during.hblks, before.hblks + 5);
+  EXPECT_GE(during.hblkhd, before.hblkhd + 5 * (100u << 10));
+  EXPECT_GE(during.uordblks, before.uordblks + 1000 * 100);  // live, and blocks threads cache
+  EXPECT_GE(during.arena, during.uordblks);
+  EXPECT_EQ(during.fordblks, during.arena - during.uordblks);
+  EXPECT_EQ(during.smblks + during.usmblks + during.fsmblks, 0u);
+  for (void* block : large) na_free(block);
+  for (void* block : small) na_free(block);
+  const struct mallinfo2 after = na_mallinfo2();
+  EXPECT_EQ(after.hblks, during.hblks - 5);
+  EXPECT_EQ(after.hblkhd, during.hblkhd - (during.hblkhd - before.hblkhd));
+}
+
+// Its figures come from counters, not from walking lists other threads change: asking in a loop
+// while two threads allocate and free each other's blocks neither crashes nor (under TSan) races.
+TEST(CApi, Mallinfo2IsSafeWhileOtherThreadsAllocate) {
+  std::atomic<bool> stop{false};
+  std::atomic<void*> handoff{nullptr};
+  std::thread producer([&] {
+    while (!stop.load()) {
+      void* block = na_malloc(48);
+      void* expected = nullptr;
+      if (!handoff.compare_exchange_strong(expected, block)) na_free(block);
+    }
+  });
+  std::thread consumer([&] {  // frees the producer's blocks: remote frees into its slabs
+    while (!stop.load()) {
+      if (void* block = handoff.exchange(nullptr)) na_free(block);
+    }
+  });
+  std::size_t seen = 0;
+  for (int i = 0; i < 2000; ++i) seen += na_mallinfo2().arena != 0;
+  stop = true;
+  producer.join();
+  consumer.join();
+  if (void* block = handoff.exchange(nullptr)) na_free(block);
+  EXPECT_EQ(seen, 2000u);
+}
+
+// glibc's shapes: the same labels malloc_stats prints, the same XML elements malloc_info writes,
+// and the same answer to options it does not know. glibc's own run in this program (its malloc is
+// glibc's), so each is compared against the real thing.
+template <class Write>
+std::string captured(Write write) {  // what write(FILE*) writes
+  FILE* file = std::tmpfile();
+  write(file);
+  std::fflush(file);
+  std::rewind(file);
+  std::string text;
+  char buffer[512];
+  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, file)) > 0;) text.append(buffer, n);
+  std::fclose(file);
+  return text;
+}
+
+template <class Print>
+std::string stderr_of(Print print) {  // what print() writes to stderr
+  return captured([&](FILE* file) {
+    std::fflush(stderr);
+    const int saved = dup(2);
+    dup2(fileno(file), 2);
+    print();
+    std::fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+  });
+}
+
+std::string labels(const std::string& text, char stop) {  // each line up to `stop`
+  std::string result;
+  std::size_t begin = 0;
+  while (begin < text.size()) {
+    const std::size_t end = text.find('\n', begin);
+    const std::string line = text.substr(begin, end - begin);
+    result += line.substr(0, line.find(stop)) + "\n";
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
+  return result;
+}
+
+TEST(CApi, MallocStatsAndMallocInfoHaveGlibcsShape) {
+  const std::string glibc_stats = stderr_of([] { malloc_stats(); });
+  const std::string nodealloc_stats = stderr_of([] { na_malloc_stats(); });
+  // glibc prints an arena per arena it made (this program's threads made more): nodealloc has one.
+  const std::string one_arena =
+      std::regex_replace(labels(glibc_stats, '='), std::regex("Arena [1-9][0-9]*:\nsystem bytes +\nin use bytes +\n"), "");
+  EXPECT_EQ(labels(nodealloc_stats, '='), one_arena);
+
+  const std::string glibc_info = captured([](FILE* file) { malloc_info(0, file); });
+  const std::string nodealloc_info = captured([](FILE* file) { na_malloc_info(0, file); });
+  EXPECT_EQ(nodealloc_info.rfind("<malloc version=\"1\">\n<heap nr=\"0\">\n", 0), 0u) << nodealloc_info;
+  for (const char* element : {"<total type=\"fast\"", "<total type=\"rest\"", "<total type=\"mmap\"",
+                              "<system type=\"current\"", "<system type=\"max\"", "<aspace type=\"total\"",
+                              "<aspace type=\"mprotect\"", "</malloc>"}) {
+    EXPECT_NE(glibc_info.find(element), std::string::npos) << element;
+    EXPECT_NE(nodealloc_info.find(element), std::string::npos) << element;
+  }
+  EXPECT_EQ(na_malloc_info(1, stderr), malloc_info(1, stderr));
+  EXPECT_EQ(na_malloc_info(1, stderr), EINVAL);
 }
 
 }  // namespace

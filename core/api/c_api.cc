@@ -29,12 +29,12 @@ void na_free_aligned_sized(void* block, size_t alignment, size_t size) {
 }
 int na_mallopt(int parameter, int value) { return mallopt_impl(parameter, value); }
 
-void na_release_free_memory(void) { NODEALLOC_RECORD_CALLER();
+void na_release_free_memory(void) {
   if (ThreadCache* cache = detail::current_thread_cache) cache->flush_all();
   default_allocator().release_free_memory();
 }
 
-void na_print_statistics(void) { NODEALLOC_RECORD_CALLER();
+void na_print_statistics(void) {
   const Statistics stats = default_allocator().statistics();
   char line[160];
   int length = std::snprintf(line, sizeof line,

@@ -7,7 +7,9 @@
 #ifndef NODEALLOC_H
 #define NODEALLOC_H
 
+#include <malloc.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +44,18 @@ void free_aligned_sized(void *block, size_t alignment, size_t size) NODEALLOC_NO
 /* As glibc's mallopt: 1 for a parameter glibc knows (nodealloc has no tunable behind it: the
  * value is accepted and ignored), 0 for one it does not. */
 int na_mallopt(int parameter, int value);
+
+/* glibc's heap reports, with nodealloc's figures, safe to call while other threads allocate (the
+ * drop-in exports them under glibc's names: mallinfo2, mallinfo, malloc_stats, malloc_info):
+ *   arena     bytes of the chunks slabs are carved from      hblks / hblkhd  live large blocks, their bytes
+ *   uordblks  bytes of slab blocks out of their slabs (live, or cached by a thread)
+ *   fordblks  arena - uordblks                               ordblks  free blocks in slabs in use
+ *   keepcost  free slab pages still backed (what a trim gives back)   smblks, usmblks, fsmblks  0
+ * mallinfo's int fields are mallinfo2's, truncated as glibc truncates them. malloc_stats writes
+ * glibc's lines to stderr; malloc_info writes glibc's XML shape (options must be 0: else it returns EINVAL, as glibc does). */
+struct mallinfo2 na_mallinfo2(void);
+void na_malloc_stats(void);
+int na_malloc_info(int options, FILE *stream);
 
 /* Returns free memory to the OS: empty slabs, dirty pages, empty chunks. */
 void na_release_free_memory(void);

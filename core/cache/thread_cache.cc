@@ -113,12 +113,13 @@ void ThreadCache::flush(unsigned class_index, std::uint32_t count) noexcept {
       give_back_to_own_slab(header, first, last, run);
       slab_gained_free_blocks(header, class_index);
     } else {
-      free_to_remote_slab(header, first, last);
+      free_to_remote_slab(header, first, last, run);
     }
   }
 }
 
-void ThreadCache::free_to_remote_slab(SlabHeader* header, void* first, void* last) noexcept {
+void ThreadCache::free_to_remote_slab(SlabHeader* header, void* first, void* last, std::uint32_t count) noexcept {
+  header->remote_count().fetch_add(count, std::memory_order_relaxed);  // before the blocks can be collected
   std::atomic_ref<std::uintptr_t> remote = header->remote_free();
   std::uintptr_t old_head = remote.load(std::memory_order_relaxed);
   do {
@@ -152,6 +153,7 @@ void ThreadCache::collect_remote_frees() noexcept {
     if (tail != nullptr) {
       free_link::store(tail, header->local_free());
       header->set_local_free(blocks);
+      header->remote_count().fetch_sub(count, std::memory_order_relaxed);
       header->set_used(header->used() - count);
       slab_gained_free_blocks(header, class_index);
     }

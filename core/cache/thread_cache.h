@@ -110,7 +110,7 @@ class ThreadCache {
 
   // Pushes the chain first..last (linked through the blocks' first words) onto the remote free
   // list of their slab, owned by another cache. Any thread.
-  static void free_to_remote_slab(SlabHeader* header, void* first, void* last) noexcept;
+  static void free_to_remote_slab(SlabHeader* header, void* first, void* last, std::uint32_t count) noexcept;
 
   // For the allocator's registry of caches.
   std::atomic<bool> claimed{false};

@@ -15,14 +15,6 @@ std::size_t cache_mapping_size() {
   return (sizeof(ThreadCache) + page - 1) / page * page;
 }
 
-// Blocks on a slab's remote list (exact when no thread is pushing).
-std::size_t remote_count(SlabHeader& header) {
-  std::size_t count = 0;
-  auto* block = reinterpret_cast<void*>(header.remote_free().load(std::memory_order_acquire));
-  for (; block != nullptr; block = free_link::next(block, header.class_index())) ++count;
-  return count;
-}
-
 }  // namespace
 
 Allocator::Allocator(const AllocatorOptions& options)
@@ -193,7 +185,7 @@ Statistics Allocator::statistics() noexcept {
       if (!header.in_use()) continue;
       const unsigned c = header.class_index();
       ++stats.slabs[c];
-      stats.live_blocks[c] += header.used() - remote_count(header);
+      stats.live_blocks[c] += header.used() - header.remote_count().load(std::memory_order_relaxed);
     }
   });
   {
@@ -215,6 +207,33 @@ Statistics Allocator::statistics() noexcept {
   stats.bytes_mapped = source_.bytes_mapped();
   stats.bytes_dirty = pool_.dirty_bytes();
   return stats;
+}
+
+HeapUsage Allocator::usage() noexcept {
+  HeapUsage usage;
+  pool_.for_each_chunk([&](ChunkHeader& chunk) {  // the pool's lock: no slab is made or given back
+    usage.chunk_bytes += kChunkSize;
+    for (unsigned page = 1; page < kPagesPerChunk; ++page) {
+      SlabHeader& header = *slab_header_at(&chunk, page);
+      if (!header.in_use()) continue;
+      const SizeClass& size = size_class(header.class_index());
+      // used and the remote count are atomics their writers store relaxed; read a moment apart,
+      // a remote free may be counted in one and not yet in the other.
+      const std::size_t used = header.used();
+      const std::size_t remote = header.remote_count().load(std::memory_order_relaxed);
+      const std::size_t out = used > remote ? used - remote : 0;
+      usage.slab_bytes_out += out * size.usable;
+      usage.free_slab_blocks += size.capacity - out;
+    }
+  });
+  const LargeBlocks::Counts large = large_.counts();
+  usage.large_blocks = large.blocks;
+  usage.large_bytes = large.bytes;
+  usage.peak_large_blocks = large.peak_blocks;
+  usage.peak_large_bytes = large.peak_bytes;
+  usage.dirty_bytes = pool_.dirty_bytes();
+  usage.bytes_mapped = source_.bytes_mapped();
+  return usage;
 }
 
 void Allocator::lock_for_fork() noexcept {

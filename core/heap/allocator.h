@@ -54,6 +54,23 @@ struct Statistics {
   std::size_t slabs[kClassCount] = {};
 };
 
+// What the heap holds, safe to ask while other threads allocate and free (mallinfo2,
+// malloc_stats, malloc_info): every figure is read from counters other threads write atomically
+// or under the lock it is read under, never by walking a list another thread changes. Figures of
+// a moving heap are each a moment's, not one moment's all together.
+struct HeapUsage {
+  std::size_t chunk_bytes = 0;        // chunks mapped: the slabs' memory, free pages included
+  std::size_t slab_bytes_out = 0;     // blocks out of their slabs: live, or cached by a thread (or,
+                                      // in full, quarantined), at their class's usable size
+  std::size_t free_slab_blocks = 0;   // blocks of in-use slabs that are free in their slab
+  std::size_t large_blocks = 0;       // live large blocks
+  std::size_t large_bytes = 0;        // their mappings
+  std::size_t peak_large_blocks = 0;  // the most at once, and their bytes
+  std::size_t peak_large_bytes = 0;
+  std::size_t dirty_bytes = 0;        // free slab pages still backed: what a trim gives back
+  std::size_t bytes_mapped = 0;       // everything: chunks, large blocks, caches, tables
+};
+
 struct ValidationResult {
   bool ok = true;
   char message[192] = {};
@@ -123,6 +140,7 @@ class Allocator {
   void release_free_memory() noexcept;
 
   Statistics statistics() noexcept;
+  HeapUsage usage() noexcept;
   ValidationResult validate() noexcept;
 
   std::size_t memory_limit() const noexcept { return source_.limit(); }

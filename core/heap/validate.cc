@@ -153,6 +153,10 @@ ValidationResult Allocator::validate() noexcept {
       const long remote = v.walk(reinterpret_cast<void*>(header->remote_free().load()), header, c,
                                  used, "remote free list");
       if (remote < 0) return;
+      if (static_cast<std::size_t>(remote) != header->remote_count().load(std::memory_order_relaxed)) {
+        return (void)v.fail("slab %p: %ld blocks on its remote list, its remote count says %zu", static_cast<void*>(data),
+                            remote, static_cast<std::size_t>(header->remote_count().load(std::memory_order_relaxed)));
+      }
     }
     for (unsigned p = 0; p < kPagesPerChunk; ++p) {
       if ((slab_pages & (std::uint64_t{1} << p)) == 0 && chunk.slab_start[p].load(std::memory_order_relaxed) != 0) {

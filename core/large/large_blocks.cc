@@ -61,12 +61,18 @@ void* LargeBlocks::allocate(std::size_t size, std::size_t alignment) noexcept {
 
   std::lock_guard<std::mutex> lock(mutex_);
   blocks_.push_front(header);
+  ++counts_.blocks;
+  counts_.bytes += length;
+  if (counts_.blocks > counts_.peak_blocks) counts_.peak_blocks = counts_.blocks;
+  if (counts_.bytes > counts_.peak_bytes) counts_.peak_bytes = counts_.bytes;
   return block;
 }
 
 LargeBlocks::Mapping LargeBlocks::retire(SlabHeader* header) noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
   blocks_.remove(header);
+  --counts_.blocks;
+  counts_.bytes -= header->length();
   return {header, header->length()};
 }
 

@@ -56,6 +56,19 @@ class LargeBlocks {
   // The bytes of the guard page at the end of each mapping: a page with kLargeGuardPages, else 0.
   static std::size_t guard_bytes() noexcept;
 
+  // Live large blocks and the bytes their mappings take, now and at their peak (malloc_stats
+  // reports glibc's "max mmap regions"): read under the lock, so any thread may ask.
+  struct Counts {
+    std::size_t blocks = 0;
+    std::size_t bytes = 0;
+    std::size_t peak_blocks = 0;
+    std::size_t peak_bytes = 0;
+  };
+  Counts counts() noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return counts_;
+  }
+
   template <class Visitor>
   void for_each(Visitor&& visit) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -68,6 +81,7 @@ class LargeBlocks {
   MemorySource& source_;
   std::mutex mutex_;
   SlabList blocks_;
+  Counts counts_;  // under mutex_
 };
 
 }  // namespace nodealloc

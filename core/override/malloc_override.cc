@@ -39,6 +39,25 @@ NODEALLOC_EXPORT void free_aligned_sized(void* block, size_t alignment, size_t s
   sized_free_impl(block, size, alignment, nodealloc::Family::kMalloc);
 }
 NODEALLOC_EXPORT int mallopt(int parameter, int value) noexcept { return mallopt_impl(parameter, value); }
+// glibc's heap reports, with nodealloc's figures (api/heap_reports.cc).
+NODEALLOC_EXPORT struct mallinfo2 mallinfo2() noexcept { return na_mallinfo2(); }
+NODEALLOC_EXPORT struct mallinfo mallinfo() noexcept {
+  const struct mallinfo2 wide = na_mallinfo2();  // truncated to int, as glibc's mallinfo does
+  struct mallinfo info = {};
+  info.arena = static_cast<int>(wide.arena);
+  info.ordblks = static_cast<int>(wide.ordblks);
+  info.smblks = static_cast<int>(wide.smblks);
+  info.hblks = static_cast<int>(wide.hblks);
+  info.hblkhd = static_cast<int>(wide.hblkhd);
+  info.usmblks = static_cast<int>(wide.usmblks);
+  info.fsmblks = static_cast<int>(wide.fsmblks);
+  info.uordblks = static_cast<int>(wide.uordblks);
+  info.fordblks = static_cast<int>(wide.fordblks);
+  info.keepcost = static_cast<int>(wide.keepcost);
+  return info;
+}
+NODEALLOC_EXPORT void malloc_stats() noexcept { na_malloc_stats(); }
+NODEALLOC_EXPORT int malloc_info(int options, FILE* stream) noexcept { return na_malloc_info(options, stream); }
 NODEALLOC_EXPORT size_t malloc_usable_size(void* block) noexcept { NODEALLOC_RECORD_CALLER(); return usable_size_impl(block); }
 // glibc-internal names some programs and libraries call directly.
 NODEALLOC_EXPORT void cfree(void* block) noexcept { NODEALLOC_RECORD_CALLER(); free_impl(block); }

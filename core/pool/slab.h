@@ -23,7 +23,8 @@
 //   2     local free     void*         head of free blocks only the owner touches
 //   3     remote free    void* atomic  head of blocks other threads freed into the slab (any thread, CAS)
 //   4     owner          void* atomic  the owning thread cache (release store, acquire load)
-//   5     used           count         blocks out of the slab: live or in some thread cache
+//   5     used           count atomic  blocks out of the slab: live, in some thread cache or on its remote list
+//                                      (owner's relaxed stores; usage() reads it from any thread)
 //   6     carved         count         buffers handed out at least once (the rest is untouched)
 //   7     next           SlabHeader*   SlabList link (the seed's free link, written by NodeHeader::link)
 //   8     prev           SlabHeader*   SlabList back link
@@ -33,7 +34,7 @@
 //   12    large block    void*         large blocks only: the block's address
 //   13    requested      bytes         large blocks only, kCanaries: the size asked for (hardening/canary.h)
 //   14    allocated at   address       large blocks only, kCallSites: the allocation's call site (hardening/call_site.h)
-//   15    unused
+//   15    remote count   count atomic  blocks on the remote list: pushers add, the owner subtracts what it collects
 //
 // "Owner" means: local free, used, carved, next, prev and listed are written only by the owning
 // thread cache, or by the pool under its lock while the slab has no owner; thread_cache.h says
@@ -81,9 +82,10 @@ class SlabHeader : public NodeHeader<kSlabHeaderLen> {
     static constexpr std::size_t kLargeBlock = 12 * kWordSize;
     static constexpr std::size_t kRequestedSize = 13 * kWordSize;
     static constexpr std::size_t kAllocationSite = 14 * kWordSize;
+    static constexpr std::size_t kRemoteCount = 15 * kWordSize;
   };
   static_assert(Slot::kNode == 0 && Slot::kNext == 7 * kWordSize, "the seed's slots stay where the seed puts them");
-  static_assert(word_fits(Slot::kAllocationSite), "every field lies inside the header");
+  static_assert(word_fits(Slot::kRemoteCount), "every field lies inside the header");
 
   std::uintptr_t word(std::size_t slot) const noexcept { return read_word(slot).value; }
   void set_word(std::size_t slot, std::uintptr_t value) noexcept { write_word(slot, value); }
@@ -118,8 +120,11 @@ class SlabHeader : public NodeHeader<kSlabHeaderLen> {
     atomic_word(Slot::kOwner).store(reinterpret_cast<std::uintptr_t>(owner), std::memory_order_release);
   }
 
-  std::size_t used() const noexcept { return word(Slot::kUsed); }
-  void set_used(std::size_t count) noexcept { set_word(Slot::kUsed, count); }
+  std::size_t used() const noexcept {
+    return const_cast<SlabHeader*>(this)->atomic_word(Slot::kUsed).load(std::memory_order_relaxed);
+  }
+  void set_used(std::size_t count) noexcept { atomic_word(Slot::kUsed).store(count, std::memory_order_relaxed); }
+  std::atomic_ref<std::uintptr_t> remote_count() noexcept { return atomic_word(Slot::kRemoteCount); }
   std::size_t carved() const noexcept { return word(Slot::kCarved); }
   void set_carved(std::size_t count) noexcept { set_word(Slot::kCarved, count); }
 
