@@ -460,6 +460,16 @@ TEST_F(CallSiteTest, ADoubleFreeNamesBothSites) {
   }
 }
 
+// A site in a file mapping prints as the file and the offset addr2line reads.
+TEST_F(CallSiteTest, ASiteInTheProgramPrintsAsFileAndOffset) {
+  call_site::record(reinterpret_cast<const void*>(&class_of));  // code of this test program
+  void* block = allocate(40);
+  call_site::record(site(0x405670));
+  free(block);
+  EXPECT_DEATH(free(block), report_line("double free", block,
+                                        "\\(class=" + class_of(40) + ", allocated_at=misuse_test\\+0x[0-9a-f]+, freed_at=0x405670\\)"));
+}
+
 TEST_F(CallSiteTest, AMismatchNamesTheAllocationSite) {
   call_site::record(site(0x401230));
   void* block = allocator_.allocate(*cache_, 40, Family::kNewArray);

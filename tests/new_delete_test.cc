@@ -71,7 +71,7 @@ T* opaque(T* pointer) {
 TEST(NewDeleteMisuse, FreeOfNewArrayAndDeleteOfMallocAreReported) {
   if (!nodealloc::enabled(nodealloc::Mitigation::kFamilyCheck)) GTEST_SKIP() << "kFamilyCheck is off";
   // kCallSites (full): the real entry points record where the block was allocated.
-  const std::string site = nodealloc::call_site::kOn ? ", allocated_at=0x[0-9a-f]+" : "";
+  const std::string site = nodealloc::call_site::kOn ? ", allocated_at=new_delete_test\\+0x[0-9a-f]+" : "";
   int* numbers = opaque(new int[4]);
   EXPECT_DEATH(na_free(numbers),
                "^nodealloc: fatal: alloc-dealloc mismatch at 0x[0-9a-f]+ \\(allocated=new\\[\\], freed=free" + site + "\\)\n$");

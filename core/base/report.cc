@@ -3,6 +3,7 @@
 
 #include <span>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -40,6 +41,9 @@ class ReportLine {
     while (count > 0 && length_ < kCapacity) buffer_[length_++] = digits[--count];
   }
 
+  // `address` as file+offset when a file mapping of this process holds it, else in hex.
+  void append_code(std::uintmax_t address) noexcept;
+
   // Writes the line and a newline to stderr, retrying short writes.
   void write_to_stderr() noexcept {
     buffer_[length_++] = '\n';  // kCapacity leaves room for it
@@ -56,6 +60,37 @@ class ReportLine {
   char buffer_[kCapacity + 1];
   std::size_t length_ = 0;
 };
+
+// The hex number at `text` (advanced past it).
+std::uintmax_t parse_hex(const char*& text) noexcept {
+  std::uintmax_t value = 0;
+  for (;; ++text) {
+    const char c = *text;
+    const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (digit < 0) return value;
+    value = value * 16 + static_cast<std::uintmax_t>(digit);
+  }
+}
+
+// One line of /proc/self/maps ("start-end perms offset dev inode path"): whether it maps
+// `address` from a file, and then the file's basename and the address's offset in the file.
+bool maps_from_file(const char* line, std::uintmax_t address, const char** name, std::uintmax_t* offset) noexcept {
+  const std::uintmax_t start = parse_hex(line);
+  if (*line++ != '-') return false;
+  const std::uintmax_t end = parse_hex(line);
+  if (address < start || address >= end) return false;
+  for (int field = 0; field < 2; ++field) {  // past the permissions, to the offset
+    while (*line != ' ' && *line != '\0') ++line;
+    while (*line == ' ') ++line;
+  }
+  const std::uintmax_t file_offset = parse_hex(line);
+  const char* path = std::strchr(line, '/');
+  if (path == nullptr) return false;  // anonymous, [stack], [vdso]...
+  const char* slash = std::strrchr(path, '/');
+  *name = slash + 1;
+  *offset = address - start + file_offset;
+  return true;
+}
 
 std::atomic<FatalHook> fatal_hook{nullptr};
 
@@ -89,6 +124,41 @@ const char* fatal_error_name(FatalError error) noexcept {
   return "unknown error";
 }
 
+// Reads /proc/self/maps with plain system calls, a line at a time in a fixed buffer (no
+// allocation: the heap may be what broke). A line longer than the buffer is skipped.
+void ReportLine::append_code(std::uintmax_t address) noexcept {
+  const int file = ::open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (file >= 0) {
+    char chunk[1024];
+    char line[512];
+    std::size_t length = 0;
+    bool overlong = false;
+    for (ssize_t n; (n = ::read(file, chunk, sizeof chunk)) > 0;) {
+      for (ssize_t i = 0; i < n; ++i) {
+        if (chunk[i] != '\n') {
+          if (length + 1 < sizeof line) line[length++] = chunk[i];
+          else overlong = true;
+          continue;
+        }
+        line[length] = '\0';
+        const char* name = nullptr;
+        std::uintmax_t offset = 0;
+        if (!overlong && maps_from_file(line, address, &name, &offset)) {
+          ::close(file);
+          append(name);
+          append("+");
+          append_hex(offset);
+          return;
+        }
+        length = 0;
+        overlong = false;
+      }
+    }
+    ::close(file);
+  }
+  append_hex(address);
+}
+
 void report_fatal(FatalError error, const void* address,
                   std::initializer_list<FatalDetail> details) noexcept {
   report_fatal(error, address, details.begin(), details.size());
@@ -109,6 +179,7 @@ void report_fatal(FatalError error, const void* address, const FatalDetail* deta
       case FatalDetail::Format::kHex: line.append_hex(detail.value); break;
       case FatalDetail::Format::kText: line.append(detail.text != nullptr ? detail.text : "?"); break;
       case FatalDetail::Format::kDecimal: line.append_decimal(detail.value); break;
+      case FatalDetail::Format::kCode: line.append_code(detail.value); break;
     }
     separator = ", ";
   }

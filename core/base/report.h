@@ -38,7 +38,7 @@ const char* fatal_error_name(FatalError error) noexcept;
 // decimal; addresses and raw metadata words in hex (FatalDetail::address), so they read as the
 // pointers they are.
 struct FatalDetail {
-  enum class Format : unsigned char { kDecimal, kHex, kText };
+  enum class Format : unsigned char { kDecimal, kHex, kText, kCode };
   const char* name;
   std::uintmax_t value;
   Format format = Format::kDecimal;
@@ -49,6 +49,11 @@ struct FatalDetail {
   }
   static FatalDetail word(const char* name, const char* text) noexcept {
     return {name, 0, Format::kText, text};
+  }
+  // An address in a program's code (a call site): printed as file+offset (misuse_program+0x1310,
+  // what `addr2line -e misuse_program 0x1310` reads) when a file mapping holds it, else in hex.
+  static FatalDetail code(const char* name, std::uintmax_t value) noexcept {
+    return {name, value, Format::kCode};
   }
 };
 

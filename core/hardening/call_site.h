@@ -1,7 +1,8 @@
 // Call sites (kCallSites, the full preset): where the program allocated and freed a block, for
 // the reports that name a block's history (double free, write after free, overflow, mismatch).
 //
-// A call site is a return address into the program: every exported entry point (malloc, free,
+// A call site is a return address into the program (reports print it as file+offset, for
+// addr2line: base/report.h's FatalDetail::code): every exported entry point (malloc, free,
 // new, delete, the na_* API and the rest) records __builtin_return_address(0) in a thread-local
 // word first (NODEALLOC_RECORD_CALLER), so no frame walk and no frame pointers are needed; the
 // heap stores it with the block:

@@ -24,8 +24,8 @@ namespace {
   FatalDetail all[8];
   std::size_t count = 0;
   for (const FatalDetail& detail : details) all[count++] = detail;
-  if (sites.allocated != 0) all[count++] = FatalDetail::address("allocated_at", sites.allocated);
-  if (sites.freed != 0) all[count++] = FatalDetail::address("freed_at", sites.freed);
+  if (sites.allocated != 0) all[count++] = FatalDetail::code("allocated_at", sites.allocated);
+  if (sites.freed != 0) all[count++] = FatalDetail::code("freed_at", sites.freed);
   report_fatal(error, block, all, count);
 }
 
