@@ -199,6 +199,7 @@ TEST(CApi, SizedFreesFreeAndCheckTheSize) {
 // na_mallopt answers as glibc's mallopt does (this test program runs on glibc's malloc, so
 // mallopt here is glibc's own: the comparison is against the real thing).
 TEST(CApi, MalloptAnswersAsGlibcDoes) {
+  if (nodealloc::kBuiltWithAsan) GTEST_SKIP() << "ASan replaces glibc's mallopt with its own";
   const int parameters[] = {M_MXFAST, M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX, M_CHECK_ACTION,
                             M_PERTURB, M_ARENA_TEST, M_ARENA_MAX, 12345, -12345};
   const int values[] = {-1, 0, 1, 64, 160, 161, 4096, 1 << 25, (1 << 25) + 1, 1 << 30};
@@ -305,6 +306,7 @@ std::string labels(const std::string& text, char stop) {  // each line up to `st
 }
 
 TEST(CApi, MallocStatsAndMallocInfoHaveGlibcsShape) {
+  if (nodealloc::kBuiltWithAsan) GTEST_SKIP() << "ASan replaces glibc's malloc_stats and malloc_info with its own";
   const std::string glibc_stats = stderr_of([] { malloc_stats(); });
   const std::string nodealloc_stats = stderr_of([] { na_malloc_stats(); });
   // glibc prints an arena per arena it made (this program's threads made more): nodealloc has one.

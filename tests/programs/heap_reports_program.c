@@ -11,7 +11,7 @@
 #include <string.h>
 
 int main(void) {
-  void* blocks[5];
+  static void* volatile blocks[5];  /* volatile: clang may otherwise elide a malloc/free pair */
   for (int i = 0; i < 5; ++i) blocks[i] = malloc(100 << 10);
   const struct mallinfo2 info = mallinfo2();
 #pragma GCC diagnostic push
