@@ -58,10 +58,12 @@ inline std::uintptr_t current() noexcept {
 namespace detail {
 NODEALLOC_NO_SANITIZE inline std::uintptr_t load(const void* block, std::size_t offset) noexcept {
   std::uintptr_t word;
+  const MetadataAccess window(static_cast<const unsigned char*>(block) + offset, sizeof word);
   std::memcpy(&word, static_cast<const unsigned char*>(block) + offset, sizeof word);
   return word;
 }
 NODEALLOC_NO_SANITIZE inline void store(void* block, std::size_t offset, std::uintptr_t word) noexcept {
+  const MetadataAccess window(static_cast<unsigned char*>(block) + offset, sizeof word);
   std::memcpy(static_cast<unsigned char*>(block) + offset, &word, sizeof word);
 }
 }  // namespace detail

@@ -61,6 +61,7 @@ inline unsigned char canary_byte(std::uintptr_t word, std::uintptr_t address) no
 
 NODEALLOC_NO_SANITIZE inline void fill(unsigned char* begin, unsigned char* end) noexcept {
   const std::uintptr_t word = canary_word();
+  const MetadataAccess window(begin, begin < end ? static_cast<std::size_t>(end - begin) : 0);
   for (; begin < end && reinterpret_cast<std::uintptr_t>(begin) % kWordSize != 0; ++begin) {
     *begin = canary_byte(word, reinterpret_cast<std::uintptr_t>(begin));
   }
@@ -72,6 +73,7 @@ NODEALLOC_NO_SANITIZE inline void fill(unsigned char* begin, unsigned char* end)
 NODEALLOC_NO_SANITIZE inline const unsigned char* first_changed(const unsigned char* begin,
                                                                 const unsigned char* end) noexcept {
   const std::uintptr_t word = canary_word();
+  const MetadataAccess window(begin, begin < end ? static_cast<std::size_t>(end - begin) : 0);
   for (; begin < end; ++begin) {
     if (reinterpret_cast<std::uintptr_t>(begin) % kWordSize == 0 && begin + kWordSize <= end) {
       std::uintptr_t found;
@@ -88,10 +90,12 @@ NODEALLOC_NO_SANITIZE inline const unsigned char* first_changed(const unsigned c
 
 NODEALLOC_NO_SANITIZE inline std::uintptr_t load_trailer(const void* block, std::size_t usable) noexcept {
   std::uintptr_t word;
+  const MetadataAccess window(static_cast<const unsigned char*>(block) + usable - kWordSize, kWordSize);
   std::memcpy(&word, static_cast<const unsigned char*>(block) + usable - kWordSize, kWordSize);
   return word;
 }
 NODEALLOC_NO_SANITIZE inline void store_trailer(void* block, std::size_t usable, std::uintptr_t word) noexcept {
+  const MetadataAccess window(static_cast<unsigned char*>(block) + usable - kWordSize, kWordSize);
   std::memcpy(static_cast<unsigned char*>(block) + usable - kWordSize, &word, kWordSize);
 }
 

@@ -46,12 +46,14 @@ inline std::uintptr_t key(const void* block) noexcept {
 
 NODEALLOC_NO_SANITIZE inline void store(void* block, const void* next) noexcept {
   const std::uintptr_t word = reinterpret_cast<std::uintptr_t>(next) ^ key(block);
+  const MetadataAccess window(block, sizeof word);
   std::memcpy(block, &word, sizeof word);
 }
 
 // The decoded link, unchecked: for the validator, which checks every block itself.
 NODEALLOC_NO_SANITIZE inline void* load(const void* block) noexcept {
   std::uintptr_t word = 0;
+  const MetadataAccess window(block, sizeof word);
   std::memcpy(&word, block, sizeof word);
   return reinterpret_cast<void*>(word ^ key(block));
 }
@@ -87,6 +89,7 @@ inline void* next(const void* block, unsigned class_index) noexcept {
 NODEALLOC_NO_SANITIZE inline void clear(void* block) noexcept {
   if constexpr (enabled(Mitigation::kEncodedFreeLinks)) {
     const std::uintptr_t zero = 0;
+    const MetadataAccess window(block, sizeof zero);
     std::memcpy(block, &zero, sizeof zero);
   }
 }

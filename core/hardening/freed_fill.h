@@ -68,6 +68,7 @@ inline void fill(void* block, std::size_t usable) noexcept {
 NODEALLOC_NO_SANITIZE inline std::size_t first_changed(const void* block, std::size_t usable) noexcept {
   const auto* bytes = static_cast<const unsigned char*>(block);
   const std::uintptr_t expected = pattern_word();
+  const MetadataAccess window(block, usable);
   for (std::size_t offset = kWordSize; offset + kWordSize <= usable; offset += kWordSize) {
     std::uintptr_t word;
     std::memcpy(&word, bytes + offset, sizeof word);

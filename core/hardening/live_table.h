@@ -4,11 +4,16 @@
 // back-pointer of a large block is reported, never followed). Open addressing with linear probing
 // and backward-shift deletion (no tombstones), at most half full, its array mapped from the
 // allocator's MemorySource. Not thread-safe: Hardening holds its lock around it.
+//
+// The keys are block addresses: to memcheck (-Dvalgrind=true) the array is no-access between
+// calls, each call opening a MetadataAccess window over it (base/sanitizer.h), so that its words do
+// not make a leaked large block "still reachable" to --leak-check.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "base/sanitizer.h"
 #include "platform/platform.h"
 #include "pool/memory_source.h"
 
@@ -26,16 +31,15 @@ class LiveTable {
   // False when the table cannot grow (out of memory). `key` is not zero.
   bool insert(std::uintptr_t key, std::uintptr_t value) noexcept {
     if ((count_ + 1) * 2 > capacity_ && !grow()) return false;
-    std::size_t i = slot_of(key);
-    while (slots_[i].key != 0) i = (i + 1) & (capacity_ - 1);
-    slots_[i] = {key, value};
-    ++count_;
+    const MetadataAccess window(slots_, capacity_ * sizeof(Slot));
+    place(key, value);
     return true;
   }
 
   // The value recorded with `key`, or 0 when it is not in the table.
   std::uintptr_t find(std::uintptr_t key) const noexcept {
     if (slots_ == nullptr) return 0;
+    const MetadataAccess window(slots_, capacity_ * sizeof(Slot));
     for (std::size_t i = slot_of(key); slots_[i].key != 0; i = (i + 1) & (capacity_ - 1)) {
       if (slots_[i].key == key) return slots_[i].value;
     }
@@ -44,6 +48,7 @@ class LiveTable {
 
   void erase(std::uintptr_t key) noexcept {
     if (slots_ == nullptr) return;
+    const MetadataAccess window(slots_, capacity_ * sizeof(Slot));
     std::size_t i = slot_of(key);
     while (slots_[i].key != key) {
       if (slots_[i].key == 0) return;
@@ -73,6 +78,14 @@ class LiveTable {
     return static_cast<std::size_t>((key >> 4) * 0x9e3779b97f4a7c15ULL >> 20) & (capacity_ - 1);
   }
 
+  // Inside a window over the array, with room for one more.
+  void place(std::uintptr_t key, std::uintptr_t value) noexcept {
+    std::size_t i = slot_of(key);
+    while (slots_[i].key != 0) i = (i + 1) & (capacity_ - 1);
+    slots_[i] = {key, value};
+    ++count_;
+  }
+
   bool grow() noexcept {
     const std::size_t capacity = capacity_ == 0 ? page_size() / sizeof(Slot) : 2 * capacity_;
     auto* slots = static_cast<Slot*>(source_.map(capacity * sizeof(Slot), page_size()));
@@ -82,8 +95,12 @@ class LiveTable {
     slots_ = slots;
     capacity_ = capacity;
     count_ = 0;
-    for (std::size_t i = 0; i < old_capacity; ++i) {
-      if (old_slots[i].key != 0) insert(old_slots[i].key, old_slots[i].value);
+    {
+      const MetadataAccess old_window(old_slots, old_capacity * sizeof(Slot));
+      const MetadataAccess new_window(slots_, capacity_ * sizeof(Slot));
+      for (std::size_t i = 0; i < old_capacity; ++i) {
+        if (old_slots[i].key != 0) place(old_slots[i].key, old_slots[i].value);
+      }
     }
     if (old_slots != nullptr) source_.unmap(old_slots, old_capacity * sizeof(Slot));
     return true;

@@ -68,7 +68,9 @@ void* Allocator::allocate_large(std::size_t size, std::size_t alignment, Family 
 }
 
 void Allocator::deallocate_large(SlabHeader* header, void* block) noexcept {
-  canary::check_large(*header, block, LargeBlocks::usable_size(*header, block));
+  const std::size_t room = LargeBlocks::usable_size(*header, block);
+  canary::check_large(*header, block, room);
+  mark_freed(block, room);
   const LargeBlocks::Mapping mapping = large_.retire(header);
   if (!hardening_.on_large_freed(block, mapping.address, mapping.length)) large_.unmap(mapping);
 }
@@ -99,8 +101,13 @@ void* Allocator::allocate_zeroed(ThreadCache& cache, std::size_t count, std::siz
   std::size_t bytes = 0;
   if (__builtin_mul_overflow(count, size, &bytes)) return nullptr;
   void* block = allocate(cache, bytes);
-  // Large blocks are fresh mappings, already zero; slab blocks may be reused.
-  if (block != nullptr && class_for_size(canary::slab_request(bytes)) != kNoClass) std::memset(block, 0, bytes);
+  // Large blocks are fresh mappings, already zero (which memcheck is told); slab blocks may be reused.
+  if (block == nullptr) return nullptr;
+  if (class_for_size(canary::slab_request(bytes)) != kNoClass) {
+    std::memset(block, 0, bytes);
+  } else {
+    mark_defined(block, bytes);
+  }
   return block;
 }
 
@@ -122,12 +129,15 @@ void* Allocator::reallocate(ThreadCache& cache, void* block, std::size_t size) n
     } else {
       canary::arm_large(*header, block, size, room);
     }
-    mark_live(block, size, room);
+    mark_resized(block, usable, size);  // usable is the requested size where memcheck runs (canary.h)
+    if (room > size) mark_no_access(static_cast<std::byte*>(block) + size, room - size);
     return block;
   }
   void* moved = allocate(cache, size);
   if (moved == nullptr) return nullptr;
-  mark_allocated(block, usable);  // the old block's tail may be poisoned; it is copied as bytes
+  // Without kCanaries, usable is the room, whose tail past the requested size may be poisoned: it
+  // is copied as bytes. With them, usable is the requested size, all of it addressable already.
+  if constexpr (!canary::kOn) mark_allocated(block, usable);
   std::memcpy(moved, block, size < usable ? size : usable);
   release(cache, block, Family::kMalloc);  // checked above
   return moved;

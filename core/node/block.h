@@ -21,7 +21,8 @@
 // itself and decoding costs nothing. This pair is the only code that reads meaning into the word.
 //
 // The word is allocator metadata inside user memory: the sanitizer layer marks it no-access, so
-// the two functions that touch it are exempt from ASan's checks (and only they are).
+// the two functions that touch it are exempt from ASan's checks (and only they are), and open a
+// MetadataAccess window for memcheck.
 #pragma once
 
 #include <cstddef>
@@ -54,10 +55,12 @@ struct BackPointerWord {
 // The raw word before `block`, and its replacement. Neither interprets it.
 NODEALLOC_NO_SANITIZE inline std::uintptr_t load_back_pointer_word(const void* block) noexcept {
   std::uintptr_t word = 0;
+  const MetadataAccess window(static_cast<const std::byte*>(block) - kWordSize, kWordSize);
   std::memcpy(&word, static_cast<const std::byte*>(block) - kWordSize, kWordSize);
   return word;
 }
 NODEALLOC_NO_SANITIZE inline void store_back_pointer_word(void* block, std::uintptr_t word) noexcept {
+  const MetadataAccess window(static_cast<std::byte*>(block) - kWordSize, kWordSize);
   std::memcpy(static_cast<std::byte*>(block) - kWordSize, &word, kWordSize);
 }
 

@@ -138,8 +138,16 @@ class SlabHeader : public NodeHeader<kSlabHeaderLen> {
   bool listed() const noexcept { return word(Slot::kListed) != 0; }
   void set_listed(bool listed) noexcept { set_word(Slot::kListed, listed ? 1 : 0); }
 
-  void* large_block() const noexcept { return pointer<void>(Slot::kLargeBlock); }
-  void set_large_block(void* block) noexcept { write_ptr(Slot::kLargeBlock, block); }
+  // No-access to memcheck once set (sanitizer.h): a word holding the block's address would make
+  // a leaked large block "still reachable" to --leak-check instead of "definitely lost".
+  void* large_block() const noexcept {
+    const MetadataAccess window(bytes().data() + Slot::kLargeBlock, kWordSize);
+    return pointer<void>(Slot::kLargeBlock);
+  }
+  void set_large_block(void* block) noexcept {
+    const MetadataAccess window(bytes().data() + Slot::kLargeBlock, kWordSize);
+    write_ptr(Slot::kLargeBlock, block);
+  }
 
   std::size_t requested_size() const noexcept { return word(Slot::kRequestedSize); }
   void set_requested_size(std::size_t size) noexcept { set_word(Slot::kRequestedSize, size); }
