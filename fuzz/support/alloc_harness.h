@@ -24,7 +24,7 @@
 // any u64); alignments are every power of two up to 2^21, plus non-powers (which must give
 // nullptr) and huge powers.
 //
-// The model: every live block by address (std::map, to check overlaps in O(log n)) with its id,
+// The model: every live block by address (a FlatMap, to check overlaps in O(log n)) with its id,
 // requested size, alignment, usable size, the class lookup() must report, and whether it still
 // holds allocate_zeroed's zeros. A block's contents are its fill byte (derived from its id, never
 // 0) over its requested size, written by the harness when the block is handed out, so any write by
@@ -64,13 +64,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
-#include <map>
 #include <vector>
 
 #include "heap/allocator.h"
 #include "pool/chunk.h"
 #include "pool/pool.h"
 #include "size_class/size_classes.h"
+#include "support/flat_map.h"
 #include "support/fuzz_check.h"
 #include "support/fuzz_input.h"
 #include "support/scripted_platform.h"
@@ -635,7 +635,7 @@ class AllocHarness {
   std::array<ThreadCache*, kMaxLanes> caches_{};
   std::vector<ThreadCache*> known_;    // every cache ever claimed, each once
   std::vector<ThreadCache*> dormant_;  // released, not claimed again
-  std::map<std::uintptr_t, ShadowBlock> blocks_;
+  FlatMap<std::uintptr_t, ShadowBlock> blocks_;
   std::vector<std::uintptr_t> live_;   // the same addresses, for picking by index
   std::array<std::size_t, kClassCount + 1> class_counts_{};  // [kNoClass]: large blocks
   std::size_t bytes_in_use_ = 0;

@@ -23,9 +23,9 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <mutex>
 
+#include "support/flat_map.h"
 #include "platform/platform.h"
 #include "support/fuzz_check.h"
 
@@ -113,7 +113,7 @@ class ScriptedPlatform final : public Platform {
   }
 
  private:
-  using Ranges = std::map<std::uintptr_t, std::size_t>;
+  using Ranges = FlatMap<std::uintptr_t, std::size_t>;
 
   static std::uintptr_t end_of(Ranges::const_iterator range) { return range->first + range->second; }
 
