@@ -147,7 +147,7 @@ std::optional<ModelBlock> expected_block(std::size_t size, std::size_t alignment
   block.alignment = alignment;
   // With kCanaries (full preset) a slab block also holds the canary's trailer, and usable_size
   // is the requested size.
-  block.class_index = class_for(canary::slab_request(size), alignment);
+  block.class_index = canary::class_for_request(size, alignment);
   if (block.class_index != kNoClass) {
     block.room = size_class(block.class_index).usable;
     block.usable = canary::kOn ? size : block.room;
@@ -165,7 +165,7 @@ std::optional<ModelBlock> expected_block(std::size_t size, std::size_t alignment
 // the size, or a large block the size still half fills), else a fresh 16-aligned block holding
 // the old contents. nullopt when it must fail and leave the block intact.
 std::optional<ModelBlock> expected_realloc(const ModelBlock& old, std::size_t size) {
-  const bool same_class = old.class_index != kNoClass && class_for_size(canary::slab_request(size)) == old.class_index;
+  const bool same_class = old.class_index != kNoClass && canary::class_for_request(size) == old.class_index;
   const bool large_fits = old.class_index == kNoClass && size <= old.room && size >= old.room / 2;
   ModelBlock result = old;
   if (!same_class && !large_fits) {
@@ -534,7 +534,7 @@ struct Lookup final : BlockCommand {
     RC_ASSERT(info.class_index == expected.class_index);
     // A small block is in class_for(size, alignment) (after an in-place reallocate too); a large
     // one reports kNoClass, whatever its size.
-    if (info.class_index != kNoClass) RC_ASSERT(info.class_index == class_for(canary::slab_request(expected.size), expected.alignment));
+    if (info.class_index != kNoClass) RC_ASSERT(info.class_index == canary::class_for_request(expected.size, expected.alignment));
     const BlockInfo again = Allocator::lookup(block);
     RC_ASSERT(address(again.header) == address(info.header));
     RC_ASSERT(address(again.node) == address(info.node));

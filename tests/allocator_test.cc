@@ -115,7 +115,7 @@ TEST_F(AllocatorTest, StatisticsAreExact) {
   for (int i = 0; i < 1000; ++i) blocks.push_back(allocator_->allocate(cache(), 100));
   void* large = allocator_->allocate(cache(), 1 << 20);
   Statistics stats = allocator_->statistics();
-  const unsigned c = class_for_size(canary::slab_request(100));
+  const unsigned c = canary::class_for_request(100);
   EXPECT_EQ(stats.live_blocks[c], 1000u);
   EXPECT_EQ(stats.live_large_blocks, 1u);
   // The bytes blocks occupy: their class's usable size, a large block's bytes to its end (with
@@ -233,7 +233,7 @@ TEST_F(AllocatorTest, ReleaseFreeMemoryGivesBackEverythingUnused) {
 // limit; validate() once mistook that for a cycle.
 TEST_F(AllocatorTest, ACacheListLongerThanItsLimitIsValid) {
   std::vector<void*> blocks;
-  const unsigned c = class_for_size(canary::slab_request(0));  // the smallest class a request gets
+  const unsigned c = canary::class_for_request(0);  // the smallest class a request gets
   const std::size_t request = size_class(c).usable - canary::kTrailerBytes;
   for (int i = 0; i < 2000; ++i) blocks.push_back(allocator_->allocate(cache(), request));
   for (void* block : blocks) allocator_->deallocate(cache(), block);  // most go back to the slab
@@ -248,7 +248,7 @@ TEST_F(AllocatorTest, LookupIsPureAndFindsHeaderAndNode) {
   void* block = allocator_->allocate(cache(), 40);
   const BlockInfo info = Allocator::lookup(block);
   ASSERT_NE(info.header, nullptr);
-  EXPECT_EQ(info.class_index, class_for_size(canary::slab_request(40)));
+  EXPECT_EQ(info.class_index, canary::class_for_request(40));
   EXPECT_LE(info.node, static_cast<std::byte*>(block));
   void* large = allocator_->allocate(cache(), 1 << 20);
   EXPECT_EQ(Allocator::lookup(large).class_index, kNoClass);

@@ -30,7 +30,7 @@ std::string report_line(const char* error, const void* address, const std::strin
 }
 
 // The class a request of `size` bytes is served from, as the reports print it.
-std::string class_of(std::size_t size) { return std::to_string(class_for_size(canary::slab_request(size))); }
+std::string class_of(std::size_t size) { return std::to_string(canary::class_for_request(size)); }
 
 // Hides where a pointer comes from, so the compiler does not warn about the misuse on purpose.
 void* opaque(void* pointer) {

@@ -67,7 +67,7 @@ TEST_F(QuarantineTest, AFreedBlockIsNotHandedOutAgainUntilOtherFreesPushItOut) {
 // not the newest (a stack, as without a quarantine), not the oldest (a queue), and not sorted by
 // freeing time either way. Each holds by chance with a probability below 2^-100.
 TEST_F(QuarantineTest, BlocksComeBackNeitherNewestFirstNorOldestFirst) {
-  ASSERT_LE(kEvicted, list_limit(class_for_size(canary::slab_request(kSize))));  // the evicted blocks stay on the list
+  ASSERT_LE(kEvicted, list_limit(canary::class_for_request(kSize)));  // the evicted blocks stay on the list
   const std::vector<std::size_t> order = reuse_order(0);
   std::vector<std::size_t> which = order;
   std::sort(which.begin(), which.end());
@@ -90,7 +90,7 @@ TEST_F(QuarantineTest, TheSlotBoundHoldsAndEveryBlockComesBack) {
   const std::vector<void*> blocks = allocate(3 * kSlots);
   free(blocks);
   EXPECT_EQ(cache().quarantine().count(), kSlots);
-  EXPECT_EQ(cache().quarantine().bytes(), kSlots * size_class(class_for_size(canary::slab_request(kSize))).usable);
+  EXPECT_EQ(cache().quarantine().bytes(), kSlots * size_class(canary::class_for_request(kSize)).usable);
   expect_valid();
   cache().drain_quarantine();
   EXPECT_EQ(cache().quarantine().count(), 0u);
@@ -126,11 +126,11 @@ TEST_F(QuarantineTest, RemoteFreesWaitInTheFreeingCachesQuarantine) {
   free(blocks, 1);
   EXPECT_EQ(cache(0).quarantine().count(), 0u);
   EXPECT_EQ(cache(1).quarantine().count(), 100u);
-  EXPECT_EQ(allocator_->statistics().live_blocks[class_for_size(canary::slab_request(kSize))], 0u);
+  EXPECT_EQ(allocator_->statistics().live_blocks[canary::class_for_request(kSize)], 0u);
   expect_valid();
   allocator_->release_cache(caches_[1]);  // a thread's exit: its quarantine drains with its lists
   caches_.erase(caches_.begin() + 1);
-  EXPECT_EQ(allocator_->statistics().live_blocks[class_for_size(canary::slab_request(kSize))], 0u);
+  EXPECT_EQ(allocator_->statistics().live_blocks[canary::class_for_request(kSize)], 0u);
 }
 
 TEST_F(QuarantineTest, ThreadExitAndReleaseFreeMemoryLeaveNothingHeldBack) {
@@ -184,7 +184,7 @@ TEST_F(QuarantineOptionTest, QuarantineSizeBoundsTheBytesHeldBack) {
         std::vector<void*> blocks;
         for (int i = 0; i < 100; ++i) blocks.push_back(allocator.allocate(*cache, kSize));
         for (void* block : blocks) allocator.deallocate(*cache, block);
-        const std::size_t usable = size_class(class_for_size(canary::slab_request(kSize))).usable;
+        const std::size_t usable = size_class(canary::class_for_request(kSize)).usable;
         const bool bounded = cache->quarantine().count() == 1024 / usable && cache->quarantine().bytes() <= 1024;
         void* big = allocator.allocate(*cache, 2000);
         allocator.deallocate(*cache, big);
@@ -199,7 +199,7 @@ TEST_F(QuarantineOptionTest, QuarantineSizeBoundsTheBytesHeldBack) {
 TEST_F(QuarantineOptionTest, ALargerBlockMakesRoomUnderTheByteBound) {
   EXPECT_EXIT(
       {
-        const std::size_t usable = size_class(class_for_size(canary::slab_request(kSize))).usable;
+        const std::size_t usable = size_class(canary::class_for_request(kSize)).usable;
         const std::size_t limit = kSlots * usable + 100;
         char setting[64];
         std::snprintf(setting, sizeof setting, "quarantine_size=%zu", limit);
@@ -212,7 +212,7 @@ TEST_F(QuarantineOptionTest, ALargerBlockMakesRoomUnderTheByteBound) {
         for (void* block : blocks) allocator.deallocate(*cache, block);
         const bool full = cache->quarantine().count() == kSlots;
         allocator.deallocate(*cache, big);
-        const std::size_t big_usable = size_class(class_for_size(canary::slab_request(2000))).usable;
+        const std::size_t big_usable = size_class(canary::class_for_request(2000)).usable;
         const std::size_t left = (limit - big_usable) / usable;  // small residents that still fit beside it
         const bool made_room = cache->quarantine().count() == left + 1 && cache->quarantine().bytes() <= limit;
         std::_Exit(full && made_room && allocator.validate().ok ? 0 : 1);

@@ -45,6 +45,13 @@ constexpr std::size_t slab_request(std::size_t size) noexcept {
   return size > SIZE_MAX - kTrailerBytes ? SIZE_MAX : size + kTrailerBytes;
 }
 
+// The slab class that serves a request of `size` bytes (at `alignment`), or kNoClass: the one
+// place that adds the trailer to a request before it is classed.
+inline unsigned class_for_request(std::size_t size) noexcept { return class_for_size(slab_request(size)); }
+inline unsigned class_for_request(std::size_t size, std::size_t alignment) noexcept {
+  return class_for(slab_request(size), alignment);
+}
+
 namespace detail {
 
 inline std::uintptr_t canary_word() noexcept { return (secret::value() * 0x9e3779b97f4a7c15ULL) ^ 0xa5a5a5a5a5a5a5a5ULL; }

@@ -198,7 +198,7 @@ void freed_fill::report_write_after_free(const void* block, std::size_t usable, 
 void Hardening::check_sized_delete_slow(const void* block, std::size_t size, std::size_t alignment,
                                         unsigned class_index, std::size_t usable, Family family) noexcept {
   const bool fits =
-      class_index < kClassCount ? class_for(canary::slab_request(size), alignment) == class_index : size <= usable;
+      class_index < kClassCount ? canary::class_for_request(size, alignment) == class_index : size <= usable;
   if (fits) return;
   report_fatal(family == Family::kMalloc ? FatalError::kSizedFreeMismatch : FatalError::kSizedDeleteMismatch, block,
                {{"size", size}, {"usable", usable}});

@@ -78,7 +78,7 @@ void Allocator::deallocate_large(SlabHeader* header, void* block) noexcept {
 void* Allocator::allocate_aligned(ThreadCache& cache, std::size_t size, std::size_t alignment,
                                   Family family) noexcept {
   if (!is_power_of_two(alignment)) return nullptr;
-  const unsigned class_index = class_for(canary::slab_request(size), alignment);
+  const unsigned class_index = canary::class_for_request(size, alignment);
   if (class_index != kNoClass) {
     void* block = cache.allocate(class_index);
     if (block != nullptr) hand_out(block, size, size_class(class_index).usable, family);
@@ -103,7 +103,7 @@ void* Allocator::allocate_zeroed(ThreadCache& cache, std::size_t count, std::siz
   void* block = allocate(cache, bytes);
   // Large blocks are fresh mappings, already zero (which memcheck is told); slab blocks may be reused.
   if (block == nullptr) return nullptr;
-  if (class_for_size(canary::slab_request(bytes)) != kNoClass) {
+  if (canary::class_for_request(bytes) != kNoClass) {
     std::memset(block, 0, bytes);
   } else {
     mark_defined(block, bytes);
@@ -121,7 +121,7 @@ void* Allocator::reallocate(ThreadCache& cache, void* block, std::size_t size) n
   const unsigned old_class = header->class_index();
   // Keep the block when the request still belongs in it: same class, or a large block that is
   // still at least half used.
-  const bool same_class = old_class < kClassCount && class_for_size(canary::slab_request(size)) == old_class;
+  const bool same_class = old_class < kClassCount && canary::class_for_request(size) == old_class;
   const bool large_fits = old_class == kLargeClass && size <= room && size >= room / 2;
   if (same_class || large_fits) {
     if (same_class) {
@@ -195,7 +195,7 @@ Statistics Allocator::statistics() noexcept {
       if (!header.in_use()) continue;
       const unsigned c = header.class_index();
       ++stats.slabs[c];
-      stats.live_blocks[c] += header.used() - header.remote_count().load(std::memory_order_relaxed);
+      stats.live_blocks[c] += header.blocks_out();
     }
   });
   {
@@ -227,11 +227,7 @@ HeapUsage Allocator::usage() noexcept {
       SlabHeader& header = *slab_header_at(&chunk, page);
       if (!header.in_use()) continue;
       const SizeClass& size = size_class(header.class_index());
-      // used and the remote count are atomics their writers store relaxed; read a moment apart,
-      // a remote free may be counted in one and not yet in the other.
-      const std::size_t used = header.used();
-      const std::size_t remote = header.remote_count().load(std::memory_order_relaxed);
-      const std::size_t out = used > remote ? used - remote : 0;
+      const std::size_t out = header.blocks_out();
       usage.slab_bytes_out += out * size.usable;
       usage.free_slab_blocks += size.capacity - out;
     }

@@ -98,7 +98,7 @@ class Allocator {
 
   // `family` is the family of calls that will give the block back (kFamilyCheck checks it).
   void* allocate(ThreadCache& cache, std::size_t size, Family family = Family::kMalloc) noexcept {
-    const unsigned class_index = class_for_size(canary::slab_request(size));
+    const unsigned class_index = canary::class_for_request(size);
     if (class_index != kNoClass) [[likely]] {
       void* block = cache.allocate(class_index);
       if (block != nullptr) [[likely]] hand_out(block, size, size_class(class_index).usable, family);

@@ -125,6 +125,14 @@ class SlabHeader : public NodeHeader<kSlabHeaderLen> {
   }
   void set_used(std::size_t count) noexcept { atomic_word(Slot::kUsed).store(count, std::memory_order_relaxed); }
   std::atomic_ref<std::uintptr_t> remote_count() noexcept { return atomic_word(Slot::kRemoteCount); }
+  // Blocks out of the slab and not on its way back: live, cached by a thread (or quarantined).
+  // Exact when no thread is inside the allocator; read while others run, the two counts are a
+  // moment apart (a remote free may be in one and not yet the other), so it never goes below 0.
+  std::size_t blocks_out() noexcept {
+    const std::size_t out = used();
+    const std::size_t remote = remote_count().load(std::memory_order_relaxed);
+    return out > remote ? out - remote : 0;
+  }
   std::size_t carved() const noexcept { return word(Slot::kCarved); }
   void set_carved(std::size_t count) noexcept { set_word(Slot::kCarved, count); }
 
