@@ -26,7 +26,8 @@
 // live block is freed, validate() must pass, and nothing may stay mapped.
 //
 // The deliberate writes into allocator-owned memory (freed blocks, back-pointers) go through
-// NODEALLOC_NO_SANITIZE helpers with volatile byte stores, so ASan does not report them first.
+// NODEALLOC_NO_SANITIZE helpers with volatile byte stores, so ASan does not report them first, and
+// the reads of it open a MetadataAccess window, so MSan does not.
 #include <csetjmp>
 #include <cstddef>
 #include <cstdio>
@@ -60,8 +61,14 @@ NODEALLOC_NO_SANITIZE void poke(void* at, std::uint64_t value, std::size_t bytes
   auto* target = static_cast<volatile unsigned char*>(at);
   for (std::size_t i = 0; i < bytes; ++i) target[i] = static_cast<unsigned char>(value >> (8 * i));
 }
-NODEALLOC_NO_SANITIZE std::uint8_t peek_byte(const void* at) { return *static_cast<const volatile unsigned char*>(at); }
+// Reads of allocator-owned memory, as the allocator reads it: under a MetadataAccess window (it is
+// poisoned for MSan).
+NODEALLOC_NO_SANITIZE std::uint8_t peek_byte(const void* at) {
+  const MetadataAccess window(at, 1);
+  return *static_cast<const volatile unsigned char*>(at);
+}
 NODEALLOC_NO_SANITIZE std::uint64_t peek_word(const void* at) {
+  const MetadataAccess window(at, 8);
   const auto* source = static_cast<const volatile unsigned char*>(at);
   std::uint64_t value = 0;
   for (std::size_t i = 0; i < 8; ++i) value |= std::uint64_t{source[i]} << (8 * i);

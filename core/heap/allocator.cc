@@ -137,7 +137,7 @@ void* Allocator::reallocate(ThreadCache& cache, void* block, std::size_t size) n
   if (moved == nullptr) return nullptr;
   // Without kCanaries, usable is the room, whose tail past the requested size may be poisoned: it
   // is copied as bytes. With them, usable is the requested size, all of it addressable already.
-  if constexpr (!canary::kOn) mark_allocated(block, usable);
+  if constexpr (!canary::kOn) mark_copyable(block, usable);
   std::memcpy(moved, block, size < usable ? size : usable);
   release(cache, block, Family::kMalloc);  // checked above
   return moved;
