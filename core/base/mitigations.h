@@ -115,6 +115,11 @@ class MitigationSet {
     for (Mitigation name : names) bits_ |= static_cast<unsigned>(name);
   }
   constexpr bool contains(Mitigation name) const { return (bits_ & static_cast<unsigned>(name)) != 0; }
+  constexpr MitigationSet with(Mitigation name, bool added = true) const {
+    MitigationSet more = *this;
+    if (added) more.bits_ |= static_cast<unsigned>(name);
+    return more;
+  }
 
  private:
   unsigned bits_ = 0;
@@ -134,9 +139,19 @@ inline constexpr MitigationSet kFull{Mitigation::kPointerCheck,        Mitigatio
                                      Mitigation::kCanaries,            Mitigation::kCallSites};
 }  // namespace preset
 
-inline constexpr MitigationSet kEnabledMitigations = NODEALLOC_HARDENING >= 2   ? preset::kFull
-                                                     : NODEALLOC_HARDENING == 1 ? preset::kStandard
-                                                                                : preset::kNone;
+#if defined(NODEALLOC_VALGRIND) && NODEALLOC_VALGRIND
+inline constexpr bool kValgrindBuild = true;
+#else
+inline constexpr bool kValgrindBuild = false;
+#endif
+
+// A Valgrind build (-Dvalgrind=true) adds kCanaries to whichever preset it has: memcheck needs each
+// block's requested size (its blocks are that long, and an in-place realloc names the old one),
+// which the canary's trailer records.
+inline constexpr MitigationSet kEnabledMitigations = (NODEALLOC_HARDENING >= 2   ? preset::kFull
+                                                      : NODEALLOC_HARDENING == 1 ? preset::kStandard
+                                                                                 : preset::kNone)
+                                                         .with(Mitigation::kCanaries, kValgrindBuild);
 
 constexpr bool enabled(Mitigation mitigation) { return kEnabledMitigations.contains(mitigation); }
 

@@ -1,6 +1,7 @@
-// Canaries (kCanaries, the full preset): the slack between a live block's requested size and the
-// end of its room holds a pattern, checked when the block is freed, so an overflow that stays
-// inside the block's room (where no guard page or back-pointer lies) is still reported.
+// Canaries (kCanaries: the full preset, and every Valgrind build): the slack between a live
+// block's requested size and the end of its room holds a pattern, checked when the block is
+// freed, so an overflow that stays inside the block's room (where no guard page or back-pointer
+// lies) is still reported.
 //
 //   slab block of class usable U:  | requested n bytes | canary [n, U - T) | trailer |
 //                                  0                   n                   U - T     U
@@ -16,8 +17,9 @@
 // The canary byte at address a is byte (a mod 8) of a word made from the process secret, so it
 // cannot be guessed and a run of them compares a word at a time. Reports: "heap buffer overflow at
 // <block> (size=<n>, offset=<first changed byte>)". Cost: a fill of the slack on every malloc and
-// a scan of it on every free, and 8 bytes per slab block: full preset only. The slack is poisoned
-// for ASan while the block lives, so these functions are exempt from its checks.
+// a scan of it on every free, and 8 bytes per slab block: full preset (and Valgrind builds) only.
+// The slack is poisoned for ASan while the block lives, so these functions are exempt from its
+// checks.
 #pragma once
 
 #include <cstddef>
