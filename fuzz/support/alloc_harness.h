@@ -27,9 +27,10 @@
 // The model: every live block by address (a FlatMap, to check overlaps in O(log n)) with its id,
 // requested size, alignment, usable size, the class lookup() must report, and whether it still
 // holds allocate_zeroed's zeros. A block's contents are its fill byte (derived from its id, never
-// 0) over its requested size, written by the harness when the block is handed out, so any write by
-// the allocator into a live block, or any two blocks sharing memory, shows up as a wrong byte.
-// Only the requested bytes are touched: the rest of the usable size is poisoned for ASan.
+// 0) over its requested size (sampled beyond 4 KiB: for_each_sampled), written by the harness
+// when the block is handed out, so any write by the allocator into a live block, or any two
+// blocks sharing memory, shows up as a wrong byte. Only the requested bytes are touched: the rest
+// of the usable size is poisoned for ASan.
 //
 // What is checked, and why:
 // - after each operation, on the blocks it touched: alignment as asked (and at least 16, as
@@ -281,10 +282,53 @@ class AllocHarness {
     return LargeBlocks::usable_size(*info.header, block);
   }
 
-  static bool holds(const void* block, std::size_t size, std::uint8_t value) {
+  // The bytes of a block of `size` that the model writes and checks: every byte of a block of up
+  // to kWholeBytes, and of a larger one its first and last kEdgeBytes (so the edges of every class
+  // and of every large block are always checked) and kSamples windows of kSampleBytes at offsets
+  // drawn from its id. Writing all of a 60 KiB or 500 KiB block cost most of a run in page faults,
+  // where a few cache lines see what a stray write or a shared page would do to it; over a
+  // campaign, the windows cover every offset. `limit` cuts the ranges (a realloc keeps only the
+  // prefix both sizes share). Calls visit(offset, length).
+  static constexpr std::size_t kWholeBytes = 4096;
+  static constexpr std::size_t kEdgeBytes = 256;
+  static constexpr std::size_t kSampleBytes = 64;
+  static constexpr unsigned kSamples = 4;
+  template <class Visit>
+  static void for_each_sampled(std::uint32_t id, std::size_t size, std::size_t limit, Visit&& visit) {
+    auto cut = [&](std::size_t offset, std::size_t length) {
+      if (offset < limit) visit(offset, std::min(length, limit - offset));
+    };
+    if (size <= kWholeBytes) {
+      cut(0, size);
+      return;
+    }
+    cut(0, kEdgeBytes);
+    std::uint64_t state = (std::uint64_t{id} + 1) * 0x9e3779b97f4a7c15ULL;
+    for (unsigned k = 0; k < kSamples; ++k) {
+      state ^= state >> 29;
+      state *= 0xbf58476d1ce4e5b9ULL;
+      state ^= state >> 32;
+      cut(kEdgeBytes + state % (size - 2 * kEdgeBytes - kSampleBytes), kSampleBytes);
+    }
+    cut(size - kEdgeBytes, kEdgeBytes);
+  }
+
+  // Whether the sampled bytes of the block (id, size) hold `value`, up to `limit`.
+  static bool holds(const void* block, std::uint32_t id, std::size_t size, std::uint8_t value,
+                    std::size_t limit = SIZE_MAX) {
     const auto* bytes = static_cast<const unsigned char*>(block);
-    if (size == 0) return true;
-    return bytes[0] == value && std::memcmp(bytes, bytes + 1, size - 1) == 0;
+    bool intact = true;
+    for_each_sampled(id, size, std::min(limit, size), [&](std::size_t offset, std::size_t length) {
+      if (length == 0 || !intact) return;
+      intact = bytes[offset] == value && std::memcmp(bytes + offset, bytes + offset + 1, length - 1) == 0;
+    });
+    return intact;
+  }
+  static void write(void* block, std::uint32_t id, std::size_t size, std::uint8_t value) {
+    auto* bytes = static_cast<unsigned char*>(block);
+    for_each_sampled(id, size, size, [&](std::size_t offset, std::size_t length) {
+      std::memset(bytes + offset, value, length);
+    });
   }
 
   // --- reading operands ------------------------------------------------------------------------
@@ -372,11 +416,11 @@ class AllocHarness {
     FUZZ_CHECK(shadow.usable >= shadow.size);
     FUZZ_CHECK(shadow.room >= shadow.usable);
     check_lookup(block, shadow);
-    if (!holds(block, shadow.size, shadow.zeroed ? 0 : fill_byte(shadow.id))) {
+    if (!holds(block, shadow.id, shadow.size, shadow.zeroed ? 0 : fill_byte(shadow.id))) {
       std::fprintf(stderr, "fuzz: block %u at %p (size %zu) lost its contents\n", shadow.id, block,
                    shadow.size);
     }
-    FUZZ_CHECK(holds(block, shadow.size, shadow.zeroed ? 0 : fill_byte(shadow.id)));
+    FUZZ_CHECK(holds(block, shadow.id, shadow.size, shadow.zeroed ? 0 : fill_byte(shadow.id)));
   }
 
   // [block - 8, block + room): the block and the back-pointer in front of it.
@@ -415,8 +459,8 @@ class AllocHarness {
       FUZZ_CHECK(Wide{shadow.room} < Wide{size} + shadow.alignment + 2 * Wide{page_size()});
     }
     check_no_overlap(address, shadow);
-    if (zeroed) FUZZ_CHECK(holds(block, size, 0));
-    else std::memset(block, fill_byte(id), size);
+    if (zeroed) FUZZ_CHECK(holds(block, id, size, 0));
+    else write(block, id, size, fill_byte(id));
     check_lookup(block, shadow);
     blocks_.emplace(address, shadow);
     live_.push_back(address);
@@ -533,7 +577,7 @@ class AllocHarness {
     }
     expect_possible(size, kMinAlignment);
     // The prefix both sizes share survives, zeros or fill.
-    FUZZ_CHECK(holds(moved, std::min(old.size, size), old.zeroed ? 0 : fill_byte(old.id)));
+    FUZZ_CHECK(holds(moved, old.id, old.size, old.zeroed ? 0 : fill_byte(old.id), size));
     if (moved == block) {
       // In place: same mapping or slab buffer, so the same class and room, and the same usable
       // size (with kCanaries: the new requested size).
@@ -545,7 +589,7 @@ class AllocHarness {
       shadow.size = size;
       shadow.usable = allocator_.usable_size(block);
       shadow.zeroed = false;
-      std::memset(block, fill_byte(old.id), size);
+      write(block, old.id, size, fill_byte(old.id));
       check_block(block, shadow);
       return;
     }
@@ -590,7 +634,7 @@ class AllocHarness {
     const std::uintptr_t address = live_[pick(input)];
     ShadowBlock& shadow = blocks_.at(address);
     check_block(to_pointer(address), shadow);
-    std::memset(to_pointer(address), fill_byte(shadow.id), shadow.size);
+    write(to_pointer(address), shadow.id, shadow.size, fill_byte(shadow.id));
     shadow.zeroed = false;
   }
 

@@ -14,6 +14,10 @@
 //    mappings, that map() is asked for whole pages at power-of-two alignments, and it can say how
 //    many bytes and ranges are still mapped: after an Allocator is destroyed, both must be 0.
 //
+// Below it, the memory comes from RecycledMappings (recycled_mappings.h): whole mappings unmapped
+// by one input are zeroed and handed out again to the next, and a discard zeroes pages instead of
+// dropping them.
+//
 // The range table lives on the process heap (glibc or the sanitizer's), never on the allocator
 // under test, so taking it does not re-enter the allocator. One mutex covers it: the threads
 // target calls in from several threads (one at a time, but a lock keeps that an assumption of the
@@ -25,9 +29,10 @@
 #include <cstdint>
 #include <mutex>
 
-#include "support/flat_map.h"
 #include "platform/platform.h"
+#include "support/flat_map.h"
 #include "support/fuzz_check.h"
+#include "support/recycled_mappings.h"
 
 namespace nodealloc::fuzz {
 
@@ -45,7 +50,7 @@ class ScriptedPlatform final : public Platform {
     FUZZ_CHECK(std::has_single_bit(alignment) && alignment % page == 0);
     const bool refuse = (pattern_ & 1) != 0;
     pattern_ = std::rotr(pattern_, 1);
-    void* memory = refuse ? nullptr : os_platform().map(size, alignment);
+    void* memory = refuse ? nullptr : RecycledMappings::instance().map(size, alignment);
     if (memory == nullptr) {
       ++refusals_;
       return nullptr;
@@ -56,7 +61,7 @@ class ScriptedPlatform final : public Platform {
     const auto next = ranges_.lower_bound(begin);
     FUZZ_CHECK(next == ranges_.end() || next->first >= begin + size);
     FUZZ_CHECK(next == ranges_.begin() || end_of(std::prev(next)) <= begin);
-    ranges_.emplace(begin, size);
+    ranges_.emplace(begin, Range{size, false});
     mapped_ += size;
     return memory;
   }
@@ -68,25 +73,36 @@ class ScriptedPlatform final : public Platform {
     // Cut [begin, begin + size) out of the range: what is left either side stays mapped.
     const std::uintptr_t range_begin = range->first;
     const std::uintptr_t range_end = end_of(range);
+    const bool was_protected = range->second.was_protected;
     ranges_.erase(range);
-    if (range_begin < begin) ranges_.emplace(range_begin, begin - range_begin);
-    if (begin + size < range_end) ranges_.emplace(begin + size, range_end - begin - size);
+    if (range_begin < begin) ranges_.emplace(range_begin, Range{begin - range_begin, was_protected});
+    if (begin + size < range_end) ranges_.emplace(begin + size, Range{range_end - begin - size, was_protected});
     mapped_ -= size;
-    os_platform().unmap(memory, size);
+    // Only a whole mapping can be handed out again as a map()'s.
+    if (range_begin == begin && range_end == begin + size) {
+      RecycledMappings::instance().unmap(memory, size, was_protected);
+    } else {
+      os_platform().unmap(memory, size);
+    }
   }
 
   void discard(void* memory, std::size_t size) noexcept override {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      containing(reinterpret_cast<std::uintptr_t>(memory), size);
+      // A range with protected pages in it goes to the OS's discard: RecycledMappings' would
+      // read them.
+      if (containing(reinterpret_cast<std::uintptr_t>(memory), size)->second.was_protected) {
+        os_platform().discard(memory, size);
+        return;
+      }
     }
-    os_platform().discard(memory, size);
+    RecycledMappings::discard(memory, size);
   }
 
   bool protect(void* memory, std::size_t size) noexcept override {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      containing(reinterpret_cast<std::uintptr_t>(memory), size);
+      containing(reinterpret_cast<std::uintptr_t>(memory), size)->second.was_protected = true;
     }
     return os_platform().protect(memory, size);
   }
@@ -103,7 +119,7 @@ class ScriptedPlatform final : public Platform {
   std::size_t ranges_of_at_least(std::size_t size) const {
     std::lock_guard<std::mutex> lock(mutex_);
     std::size_t count = 0;
-    for (const auto& [begin, length] : ranges_) count += length >= size ? 1 : 0;
+    for (const auto& [begin, range] : ranges_) count += range.length >= size ? 1 : 0;
     return count;
   }
   // map() calls that returned nullptr, by the pattern or by the OS.
@@ -113,9 +129,13 @@ class ScriptedPlatform final : public Platform {
   }
 
  private:
-  using Ranges = FlatMap<std::uintptr_t, std::size_t>;
+  struct Range {
+    std::size_t length;
+    bool was_protected;  // protect() named a part of it
+  };
+  using Ranges = FlatMap<std::uintptr_t, Range>;
 
-  static std::uintptr_t end_of(Ranges::const_iterator range) { return range->first + range->second; }
+  static std::uintptr_t end_of(Ranges::const_iterator range) { return range->first + range->second.length; }
 
   // The live range that holds all of [begin, begin + size), which must be whole pages.
   Ranges::iterator containing(std::uintptr_t begin, std::size_t size) {

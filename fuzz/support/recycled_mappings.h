@@ -1,0 +1,193 @@
+// RecycledMappings: the OS mappings under the fuzz targets, kept from one input to the next.
+//
+// Every input builds a fresh Allocator, which maps the same chunk sizes and similar block sizes as
+// the last one did and touches their pages again, and the first touch of each page of a fresh
+// mapping is a page fault: most of a run's time went to the kernel. So a whole mapping given back
+// is kept (up to kKeptBytes in all, the oldest unmapped first) and handed out again, cut to size,
+// for a map() it is big enough for (but not twice over) at an alignment its address meets (the
+// smallest such), after
+// the dirty pages of what is handed out are zeroed: mincore() names the
+// resident pages, and each one that does not already read as zeros is cleared. Pages never
+// touched are not resident and read as zeros anyway. So the platform contract
+// (platform/platform.h: map() returns zero-filled memory) holds for recycled mappings as for
+// fresh ones, and an input replays alone exactly as it ran among others: what it finds in its
+// memory is zeros either way, and nothing else of an earlier input survives.
+//
+// discard() keeps the pages too: the contract asks only that a discarded range read back as zeros,
+// and the allocator discards every empty slab and, at the end of each input, everything, so with
+// madvise(MADV_DONTNEED) a kept mapping would fault page by page again. It zeroes the dirty pages
+// instead (the unit tests run the real madvise on the OS platform).
+//
+// Never kept: a part of a mapping (its address and size would not be a map()'s). A mapping that
+// was protected somewhere (PROT_NONE guard pages, held-back large blocks: the caller says so) is
+// made readable and writable again when it is handed out. Process-wide, behind its own lock: the
+// thread target's threads and every ScriptedPlatform share it. The memory is the OS's
+// (os_platform()), never the allocator under test's.
+#pragma once
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "base/sanitizer.h"
+#include "platform/platform.h"
+#include "support/uninstrumented.h"
+
+namespace nodealloc::fuzz {
+
+class RecycledMappings {
+ public:
+  static RecycledMappings& instance() {
+    static RecycledMappings* mappings = new RecycledMappings;  // never destroyed: used until exit
+    return *mappings;
+  }
+
+  // A zero-filled mapping of `size` bytes at `alignment`: a kept one, or a fresh one from the OS.
+  void* map(std::size_t size, std::size_t alignment) noexcept {
+    while (true) {
+      const Mapping kept = take(size, alignment);
+      if (kept.memory == nullptr) return fresh(size, alignment);
+      if (kept.was_protected && ::mprotect(kept.memory, size, PROT_READ | PROT_WRITE) != 0) {
+        os_platform().unmap(kept.memory, size);
+        continue;
+      }
+      // As a fresh mapping is to each tool: addressable and defined (the allocator made it
+      // reusable before it unmapped it; memcheck then calls it undefined).
+      mark_reusable(kept.memory, size);
+      mark_defined(kept.memory, size);
+      zero_resident_pages(kept.memory, size, /*give_back_clean=*/false);
+      return kept.memory;
+    }
+  }
+
+  // A whole mapping map() returned comes back (`was_protected`: some of it is PROT_NONE): kept,
+  // or unmapped when there are enough.
+  void unmap(void* memory, std::size_t size, bool was_protected) noexcept {
+    std::vector<Mapping> evicted;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      kept_.push_back({memory, size, was_protected});
+      kept_bytes_ += size;
+      while (kept_bytes_ > kKeptBytes) {  // the oldest go
+        evicted.push_back(kept_.front());
+        kept_bytes_ -= kept_.front().size;
+        kept_.erase(kept_.begin());
+      }
+    }
+    for (const Mapping& mapping : evicted) os_platform().unmap(mapping.memory, mapping.size);
+  }
+
+  // The range reads as zeros afterwards, its pages still mapped. Under MSan and memcheck the
+  // scan would read poisoned or no-access bytes: the OS's discard there (their runs are replays,
+  // not campaigns).
+  static void discard(void* memory, std::size_t size) noexcept {
+    if constexpr (kBuiltWithMsan || kBuiltWithValgrind) {
+      os_platform().discard(memory, size);
+    } else {
+      zero_resident_pages(memory, size, /*give_back_clean=*/true);
+    }
+  }
+
+ private:
+  struct Mapping {
+    void* memory;
+    std::size_t size;
+    bool was_protected;
+  };
+  static constexpr std::size_t kKeptBytes = std::size_t{256} << 20;
+
+  // A new mapping from the OS, in 4 KiB pages: with transparent huge pages, the first touch of a
+  // chunk would fault in (and zero) 2 MiB, and every reuse would scan all of it.
+  static void* fresh(std::size_t size, std::size_t alignment) noexcept {
+    void* memory = os_platform().map(size, alignment);
+    if (memory != nullptr) ::madvise(memory, size, MADV_NOHUGEPAGE);
+    return memory;
+  }
+
+  // The smallest kept mapping of `size` to twice it at `alignment`, cut to `size` (the rest
+  // stays kept: an OS mapping may be unmapped in parts), or one whose memory is nullptr.
+  Mapping take(std::size_t size, std::size_t alignment) noexcept {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    std::size_t best = kept_.size();
+    for (std::size_t i = 0; i < kept_.size(); ++i) {
+      const Mapping& mapping = kept_[i];
+      // Not more than twice the size: a chunk is not cut up for a large block, which would leave
+      // the next input's chunks to fresh mappings.
+      if (mapping.size < size || mapping.size / 2 > size) continue;
+      if (reinterpret_cast<std::uintptr_t>(mapping.memory) % alignment != 0) continue;
+      if (best == kept_.size() || mapping.size < kept_[best].size) best = i;
+    }
+    if (best == kept_.size()) return Mapping{nullptr, 0, false};
+    Mapping taken = kept_[best];
+    kept_.erase(kept_.begin() + static_cast<std::ptrdiff_t>(best));
+    kept_bytes_ -= taken.size;
+    if (taken.size > size) {
+      kept_.push_back({static_cast<unsigned char*>(taken.memory) + size, taken.size - size, taken.was_protected});
+      kept_bytes_ += taken.size - size;
+      taken.size = size;
+    }
+    return taken;
+  }
+
+  // Clears the resident pages that hold anything and, with `give_back_clean` (a discard), gives
+  // back the resident ones that hold zeros: pages zeroed at the last discard or reuse that nobody
+  // wrote since are likely not the next user's either, and scanning them at every reuse would
+  // cost more than their faults (a resident page of zeros may also be the shared zero page, which
+  // a write would copy). So what stays resident is about what the last user wrote. Pages not
+  // resident are zeros already. Reads and writes past ASan's poisoning, which stays as the
+  // allocator set it, with stores no compiler turns into a call to (ASan's checked) memset.
+  // Plain stores, vectorised, where the compiler can be told not to make them a memset call.
+#if defined(__clang__)
+  NODEALLOC_NO_SANITIZE FUZZ_UNINSTRUMENTED __attribute__((no_builtin("memset"))) static void clear_words(
+      std::uint64_t* words, std::size_t count) noexcept {
+    for (std::size_t w = 0; w < count; ++w) words[w] = 0;
+  }
+#else
+  NODEALLOC_NO_SANITIZE static void clear_words(std::uint64_t* words, std::size_t count) noexcept {
+    volatile std::uint64_t* out = words;
+    for (std::size_t w = 0; w < count; ++w) out[w] = 0;
+  }
+#endif
+
+  NODEALLOC_NO_SANITIZE FUZZ_UNINSTRUMENTED static void zero_resident_pages(void* memory, std::size_t size, bool give_back_clean) noexcept {
+    const std::size_t page = page_size();
+    std::vector<unsigned char> residency(size / page);
+    if (::mincore(memory, size, residency.data()) != 0) {
+      os_platform().discard(memory, size);  // cannot tell which are dirty: drop them all
+      return;
+    }
+    auto* words = static_cast<std::uint64_t*>(memory);
+    const std::size_t page_words = page / sizeof(std::uint64_t);
+    std::size_t clean_run = 0;  // resident zero pages before page i, not yet given back
+    for (std::size_t i = 0; i <= residency.size(); ++i) {
+      bool clean = false;
+      if (i < residency.size() && (residency[i] & 1) != 0) {
+        std::uint64_t* at = words + i * page_words;
+        std::uint64_t any = 0;
+        for (std::size_t w = 0; w < page_words; ++w) any |= at[w];
+        if (any != 0) {
+          clear_words(at, page_words);
+        } else {
+          clean = give_back_clean;
+        }
+      }
+      if (clean) {
+        ++clean_run;
+      } else if (clean_run > 0) {
+        os_platform().discard(words + (i - clean_run) * page_words, clean_run * page);
+        clean_run = 0;
+      }
+    }
+  }
+
+  std::mutex mutex_;
+  std::vector<Mapping> kept_;
+  std::size_t kept_bytes_ = 0;
+};
+
+}  // namespace nodealloc::fuzz
