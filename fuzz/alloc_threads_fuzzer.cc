@@ -24,8 +24,10 @@
 // the model needs no locking. The full checks (every 64 steps, and the ending's) run on whichever
 // thread has the turn while the others wait, so statistics() and validate() are exact.
 //
-// The workers live for the whole process (started once, in LLVMFuzzerInitialize): starting
-// threads per input would cost more than most inputs. What must not outlive an input, the
+// The workers live for the whole process (started once, by the first input): starting threads
+// per input would cost more than most inputs. Not in LLVMFuzzerInitialize: AFL++'s driver calls
+// that before its fork server forks, and threads do not survive a fork (the children would wait
+// for workers that are not there). What must not outlive an input, the
 // Allocator and the caches, is made per input: each worker claims its cache at the start, frees
 // its share of the blocks and releases its cache at the end, and the Allocator is destroyed with
 // the platform left holding nothing.
@@ -95,6 +97,7 @@ class Workers {
 Workers* workers = nullptr;
 
 void run(FuzzInput& input) {
+  if (workers == nullptr) workers = new Workers(kMaxThreads);
   const unsigned threads = 2 + input.byte() % 2;
   ScriptedPlatform platform;  // never refuses: only the limit makes a request fail here
   {
@@ -139,11 +142,6 @@ void run(FuzzInput& input) {
 
 }  // namespace
 }  // namespace nodealloc::fuzz
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  nodealloc::fuzz::workers = new nodealloc::fuzz::Workers(nodealloc::fuzz::kMaxThreads);
-  return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   nodealloc::fuzz::FuzzInput input(data, size);
