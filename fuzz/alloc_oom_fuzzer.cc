@@ -30,6 +30,7 @@
 #include "support/alloc_harness.h"
 #include "support/fuzz_check.h"
 #include "support/fuzz_input.h"
+#include "support/operation_mutator.h"
 #include "support/scripted_platform.h"
 
 namespace nodealloc::fuzz {
@@ -40,6 +41,26 @@ constexpr unsigned kLanes = 4;
 constexpr unsigned kSwitchLane = kOpCount;
 constexpr unsigned kSetFaults = kOpCount + 1;
 
+[[maybe_unused]] constexpr std::size_t kHeaderBytes = 9;  // the limit byte and the first fault pattern
+
+// One step after the header: an AllocOp and its operands, a lane switch and its lane, or a new
+// fault pattern. The one reading of this target's grammar, for run() and the custom mutator.
+struct Step {
+  unsigned op = 0;
+  std::uint8_t lane = 0;
+  std::uint64_t faults = 0;
+  AllocHarness::Operands operands;
+};
+
+Step read_step(FuzzInput& input) {
+  Step step;
+  step.op = input.byte() % (kOpCount + 2);
+  if (step.op == kSwitchLane) step.lane = input.byte();
+  else if (step.op == kSetFaults) step.faults = input.u64();
+  else step.operands = AllocHarness::read_operands(static_cast<AllocOp>(step.op), input);
+  return step;
+}
+
 void run(FuzzInput& input) {
   ScriptedPlatform platform;
   const std::size_t limit = input.byte() * kLimitStep;
@@ -48,11 +69,11 @@ void run(FuzzInput& input) {
     Allocator allocator(AllocatorOptions{&platform, limit});
     AllocHarness harness(allocator, platform, kLanes);
     while (!input.exhausted()) {
-      const unsigned op = input.byte() % (kOpCount + 2);
+      const Step step = read_step(input);
       const std::uint64_t refusals = platform.refusals();
-      if (op == kSwitchLane) harness.set_lane(input.byte());
-      else if (op == kSetFaults) platform.set_fault_pattern(input.u64());
-      else harness.step(static_cast<AllocOp>(op), input);
+      if (step.op == kSwitchLane) harness.set_lane(step.lane);
+      else if (step.op == kSetFaults) platform.set_fault_pattern(step.faults);
+      else harness.apply(static_cast<AllocOp>(step.op), step.operands);
       // A refusal is where a half-done operation would show: check every live block, not only
       // the ones the operation touched.
       if (platform.refusals() != refusals) harness.check_all();
@@ -66,6 +87,8 @@ void run(FuzzInput& input) {
 
 }  // namespace
 }  // namespace nodealloc::fuzz
+
+NODEALLOC_OPERATION_MUTATOR(nodealloc::fuzz::kHeaderBytes, [](nodealloc::fuzz::FuzzInput& input) { nodealloc::fuzz::read_step(input); })
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   nodealloc::fuzz::FuzzInput input(data, size);

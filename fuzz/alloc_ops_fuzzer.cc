@@ -24,6 +24,7 @@
 #include "support/alloc_harness.h"
 #include "support/fuzz_check.h"
 #include "support/fuzz_input.h"
+#include "support/operation_mutator.h"
 #include "support/scripted_platform.h"
 
 namespace nodealloc::fuzz {
@@ -33,15 +34,31 @@ constexpr std::size_t kMemoryLimit = std::size_t{64} << 20;
 constexpr unsigned kLanes = 4;
 constexpr unsigned kSwitchLane = kOpCount;
 
+// One step of the input: an AllocOp and its operands, or a lane switch and its lane. The one
+// reading of this target's grammar, for run() and for the custom mutator.
+struct Step {
+  unsigned op = 0;
+  std::uint8_t lane = 0;
+  AllocHarness::Operands operands;
+};
+
+Step read_step(FuzzInput& input) {
+  Step step;
+  step.op = input.byte() % (kOpCount + 1);
+  if (step.op == kSwitchLane) step.lane = input.byte();
+  else step.operands = AllocHarness::read_operands(static_cast<AllocOp>(step.op), input);
+  return step;
+}
+
 void run(FuzzInput& input) {
   ScriptedPlatform platform;  // never refuses: only the limit makes a request fail here
   {
     Allocator allocator(AllocatorOptions{&platform, kMemoryLimit});
     AllocHarness harness(allocator, platform, kLanes);
     while (!input.exhausted()) {
-      const unsigned op = input.byte() % (kOpCount + 1);
-      if (op == kSwitchLane) harness.set_lane(input.byte());
-      else harness.step(static_cast<AllocOp>(op), input);
+      const Step step = read_step(input);
+      if (step.op == kSwitchLane) harness.set_lane(step.lane);
+      else harness.apply(static_cast<AllocOp>(step.op), step.operands);
     }
     harness.finish_on_this_thread();
   }
@@ -51,6 +68,8 @@ void run(FuzzInput& input) {
 
 }  // namespace
 }  // namespace nodealloc::fuzz
+
+NODEALLOC_OPERATION_MUTATOR(0, [](nodealloc::fuzz::FuzzInput& input) { nodealloc::fuzz::read_step(input); })
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   nodealloc::fuzz::FuzzInput input(data, size);

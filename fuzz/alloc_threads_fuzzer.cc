@@ -43,6 +43,7 @@
 #include "support/alloc_harness.h"
 #include "support/fuzz_check.h"
 #include "support/fuzz_input.h"
+#include "support/operation_mutator.h"
 #include "support/scripted_platform.h"
 
 namespace nodealloc::fuzz {
@@ -96,6 +97,24 @@ class Workers {
 // Never destroyed: the workers wait for a turn until the process exits.
 Workers* workers = nullptr;
 
+[[maybe_unused]] constexpr std::size_t kHeaderBytes = 1;  // the thread count
+
+// One step after the header: the thread byte, the AllocOp and its operands. The one reading of
+// this target's grammar, for run() and the custom mutator.
+struct Step {
+  std::uint8_t thread = 0;
+  AllocOp op = AllocOp::kAllocate;
+  AllocHarness::Operands operands;
+};
+
+Step read_step(FuzzInput& input) {
+  Step step;
+  step.thread = input.byte();
+  step.op = static_cast<AllocOp>(input.byte() % kOpCount);
+  step.operands = AllocHarness::read_operands(step.op, input);
+  return step;
+}
+
 void run(FuzzInput& input) {
   if (workers == nullptr) workers = new Workers(kMaxThreads);
   const unsigned threads = 2 + input.byte() % 2;
@@ -110,11 +129,11 @@ void run(FuzzInput& input) {
       });
     }
     while (!input.exhausted()) {
-      const unsigned t = input.byte() % threads;
-      const auto op = static_cast<AllocOp>(input.byte() % kOpCount);
+      const Step step = read_step(input);
+      const unsigned t = step.thread % threads;
       workers->run(t, [&] {
         harness.set_lane(t);
-        harness.step(op, input);
+        harness.apply(step.op, step.operands);
       });
     }
     // Each thread frees its share (blocks with id % threads == t, mostly allocated by others),
@@ -142,6 +161,8 @@ void run(FuzzInput& input) {
 
 }  // namespace
 }  // namespace nodealloc::fuzz
+
+NODEALLOC_OPERATION_MUTATOR(nodealloc::fuzz::kHeaderBytes, [](nodealloc::fuzz::FuzzInput& input) { nodealloc::fuzz::read_step(input); })
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   nodealloc::fuzz::FuzzInput input(data, size);

@@ -19,10 +19,13 @@
 //   kCheckAll         -                       the full check (also every 64 steps)
 //   kReleaseCache     -                       release_cache() of the current lane's cache
 //
-// A pick is a u16 modulo the number of live blocks. Sizes are mostly small (the 16-byte classes,
-// any class, a class's edges), sometimes large (up to ~576 KiB), sometimes absurd (SIZE_MAX - k,
-// any u64); alignments are every power of two up to 2^21, plus non-powers (which must give
-// nullptr) and huge powers.
+// Every operand is read before the operation runs (read_operands), whatever the heap's state, so
+// an operation's length depends on its bytes only and an input splits into operations without
+// running it: the custom mutator (operation_mutator.h) inserts, deletes, copies and swaps whole
+// operations. A pick is a u16 modulo the number of live blocks, read even when there is none. Sizes
+// are mostly small (the 16-byte classes, any class, a class's edges), sometimes large (up to ~576
+// KiB), sometimes absurd (SIZE_MAX - k, any u64); alignments are every power of two up to 2^21,
+// plus non-powers (which must give nullptr) and huge powers.
 //
 // The model: every live block by address (a FlatMap, to check overlaps in O(log n)) with its id,
 // requested size, alignment, usable size, the class lookup() must report, and whether it still
@@ -128,18 +131,69 @@ class AllocHarness {
   void set_lane(unsigned lane) { lane_ = lane % lanes_; }
   unsigned lanes() const { return lanes_; }
 
-  // Reads one operation's operands and runs it on the current lane.
-  void step(AllocOp op, FuzzInput& input) {
+  // An operation's operands, all read before it runs: how many bytes an operation takes depends
+  // on its own bytes only, never on the heap's state, so an input splits into its operations
+  // without running it (the custom mutator does that: fuzz/support/operation_mutator.h).
+  struct Operands {
+    std::uint8_t selector = 0;  // kReallocate: below 16, realloc(nullptr, size)
+    std::uint16_t pick = 0;     // which live block: pick modulo their number
+    unsigned count = 0;         // a burst's length, 1-64
+    std::size_t size = 0;
+    std::size_t alignment = 0;
+    std::size_t items = 0;      // kAllocateZeroed: the count of calloc(count, size)
+  };
+
+  // The one reading of the operand grammar (the table at the top of this file).
+  static Operands read_operands(AllocOp op, FuzzInput& input) {
+    Operands operands;
     switch (op) {
-      case AllocOp::kAllocate: allocate(input); break;
-      case AllocOp::kAllocateAligned: allocate_aligned(input); break;
-      case AllocOp::kAllocateZeroed: allocate_zeroed(input); break;
-      case AllocOp::kReallocate: reallocate(input); break;
-      case AllocOp::kDeallocate: deallocate(input); break;
-      case AllocOp::kAllocateBurst: allocate_burst(input); break;
-      case AllocOp::kDeallocateBurst: deallocate_burst(input); break;
-      case AllocOp::kFill: fill(input); break;
-      case AllocOp::kInspect: inspect(input); break;
+      case AllocOp::kAllocate: operands.size = size_from(input); break;
+      case AllocOp::kAllocateAligned:
+        operands.size = size_from(input);
+        operands.alignment = alignment_from(input);
+        break;
+      case AllocOp::kAllocateZeroed:
+        operands.items = count_from(input);
+        operands.size = size_from(input);
+        break;
+      case AllocOp::kReallocate:
+        operands.selector = input.byte();
+        operands.pick = input.u16();
+        operands.size = size_from(input);
+        break;
+      case AllocOp::kAllocateBurst:
+        operands.count = 1 + input.byte() % 64;
+        operands.size = size_from(input);
+        break;
+      case AllocOp::kDeallocateBurst:
+        operands.count = 1 + input.byte() % 64;
+        operands.pick = input.u16();
+        break;
+      case AllocOp::kDeallocate:
+      case AllocOp::kFill:
+      case AllocOp::kInspect: operands.pick = input.u16(); break;
+      case AllocOp::kReleaseFree:
+      case AllocOp::kCheckAll:
+      case AllocOp::kReleaseCache:
+      case AllocOp::kCount: break;
+    }
+    return operands;
+  }
+
+  // Reads one operation's operands and runs it on the current lane.
+  void step(AllocOp op, FuzzInput& input) { apply(op, read_operands(op, input)); }
+
+  void apply(AllocOp op, const Operands& operands) {
+    switch (op) {
+      case AllocOp::kAllocate: allocate(operands); break;
+      case AllocOp::kAllocateAligned: allocate_aligned(operands); break;
+      case AllocOp::kAllocateZeroed: allocate_zeroed(operands); break;
+      case AllocOp::kReallocate: reallocate(operands); break;
+      case AllocOp::kDeallocate: deallocate(operands); break;
+      case AllocOp::kAllocateBurst: allocate_burst(operands); break;
+      case AllocOp::kDeallocateBurst: deallocate_burst(operands); break;
+      case AllocOp::kFill: fill(operands); break;
+      case AllocOp::kInspect: inspect(operands); break;
       case AllocOp::kReleaseFree: release_free_memory(); break;
       case AllocOp::kCheckAll: check_all(); break;
       case AllocOp::kReleaseCache: release_cache(); break;
@@ -361,7 +415,7 @@ class AllocHarness {
     return input.u64();
   }
 
-  std::size_t pick(FuzzInput& input) const { return input.u16() % live_.size(); }
+  std::size_t pick(const Operands& operands) const { return operands.pick % live_.size(); }
 
   // --- the rules for nullptr -------------------------------------------------------------------
 
@@ -506,16 +560,16 @@ class AllocHarness {
     place(block, next_id_++, size, kMinAlignment, reference_class(size, kMinAlignment), false);
   }
 
-  void allocate(FuzzInput& input) {
-    const std::size_t size = size_from(input);
+  void allocate(const Operands& operands) {
+    const std::size_t size = operands.size;
     ThreadCache* cache = ensure_cache();
     if (cache == nullptr || full()) return;
     allocate_one(*cache, size, false);
   }
 
-  void allocate_aligned(FuzzInput& input) {
-    const std::size_t size = size_from(input);
-    const std::size_t alignment = alignment_from(input);
+  void allocate_aligned(const Operands& operands) {
+    const std::size_t size = operands.size;
+    const std::size_t alignment = operands.alignment;
     ThreadCache* cache = ensure_cache();
     if (cache == nullptr || full()) return;
     const std::uint64_t refusals = platform_.refusals();
@@ -530,9 +584,9 @@ class AllocHarness {
     place(block, next_id_++, size, alignment, reference_class(size, std::max(alignment, kMinAlignment)), false);
   }
 
-  void allocate_zeroed(FuzzInput& input) {
-    const std::size_t count = count_from(input);
-    const std::size_t size = size_from(input);
+  void allocate_zeroed(const Operands& operands) {
+    const std::size_t count = operands.items;
+    const std::size_t size = operands.size;
     ThreadCache* cache = ensure_cache();
     if (cache == nullptr || full()) return;
     const std::uint64_t refusals = platform_.refusals();
@@ -550,10 +604,10 @@ class AllocHarness {
     place(block, next_id_++, bytes, kMinAlignment, reference_class(bytes, kMinAlignment), true);
   }
 
-  void reallocate(FuzzInput& input) {
-    const std::uint8_t selector = input.byte();
-    const std::uint16_t which = input.u16();
-    const std::size_t size = size_from(input);
+  void reallocate(const Operands& operands) {
+    const std::uint8_t selector = operands.selector;
+    const std::uint16_t which = operands.pick;
+    const std::size_t size = operands.size;
     ThreadCache* cache = ensure_cache();
     if (cache == nullptr) return;
     if (live_.empty() || selector < 16) {  // realloc(nullptr, size) is allocate(size)
@@ -605,42 +659,42 @@ class AllocHarness {
     place(moved, old.id, size, kMinAlignment, reference_class(size, kMinAlignment), false);
   }
 
-  void deallocate(FuzzInput& input) {
+  void deallocate(const Operands& operands) {
     if (live_.empty()) return;
-    const std::size_t index = pick(input);
+    const std::size_t index = pick(operands);
     ThreadCache* cache = ensure_cache();
     if (cache == nullptr) return;
     free_at(*cache, index);
   }
 
-  void allocate_burst(FuzzInput& input) {
-    const unsigned count = 1 + input.byte() % 64;
-    const std::size_t size = size_from(input);
+  void allocate_burst(const Operands& operands) {
+    const unsigned count = operands.count;
+    const std::size_t size = operands.size;
     ThreadCache* cache = ensure_cache();
     if (cache == nullptr) return;
     for (unsigned i = 0; i < count && !full(); ++i) allocate_one(*cache, size, false);
   }
 
-  void deallocate_burst(FuzzInput& input) {
-    const unsigned count = 1 + input.byte() % 64;
-    const std::uint16_t start = input.u16();
+  void deallocate_burst(const Operands& operands) {
+    const unsigned count = operands.count;
+    const std::uint16_t start = operands.pick;
     ThreadCache* cache = ensure_cache();
     if (cache == nullptr) return;
     for (unsigned i = 0; i < count && !live_.empty(); ++i) free_at(*cache, start % live_.size());
   }
 
-  void fill(FuzzInput& input) {
+  void fill(const Operands& operands) {
     if (live_.empty()) return;
-    const std::uintptr_t address = live_[pick(input)];
+    const std::uintptr_t address = live_[pick(operands)];
     ShadowBlock& shadow = blocks_.at(address);
     check_block(to_pointer(address), shadow);
     write(to_pointer(address), shadow.id, shadow.size, fill_byte(shadow.id));
     shadow.zeroed = false;
   }
 
-  void inspect(FuzzInput& input) {
+  void inspect(const Operands& operands) {
     if (live_.empty()) return;
-    const std::uintptr_t address = live_[pick(input)];
+    const std::uintptr_t address = live_[pick(operands)];
     check_block(to_pointer(address), blocks_.at(address));
   }
 

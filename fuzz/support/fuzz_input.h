@@ -15,6 +15,8 @@ class FuzzInput {
   FuzzInput(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
 
   bool exhausted() const { return offset_ >= size_; }
+  // The bytes read so far (past the end: the input's size), where the next read starts.
+  std::size_t offset() const { return offset_ < size_ ? offset_ : size_; }
 
   std::uint8_t byte() { return offset_ < size_ ? data_[offset_++] : 0; }
 

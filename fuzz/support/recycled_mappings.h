@@ -5,18 +5,19 @@
 // mapping is a page fault: most of a run's time went to the kernel. So a whole mapping given back
 // is kept (up to kKeptBytes in all, the oldest unmapped first) and handed out again, cut to size,
 // for a map() it is big enough for (but not twice over) at an alignment its address meets (the
-// smallest such), after
-// the dirty pages of what is handed out are zeroed: mincore() names the
+// smallest such), after the dirty pages of what is handed out are zeroed: mincore() names the
 // resident pages, and each one that does not already read as zeros is cleared. Pages never
 // touched are not resident and read as zeros anyway. So the platform contract
 // (platform/platform.h: map() returns zero-filled memory) holds for recycled mappings as for
 // fresh ones, and an input replays alone exactly as it ran among others: what it finds in its
-// memory is zeros either way, and nothing else of an earlier input survives.
+// memory is zeros either way, and nothing else of an earlier input survives. Fresh mappings are
+// madvise(MADV_NOHUGEPAGE): a huge page would be 2 MiB to fault in, zero and scan at each reuse.
 //
 // discard() keeps the pages too: the contract asks only that a discarded range read back as zeros,
 // and the allocator discards every empty slab and, at the end of each input, everything, so with
 // madvise(MADV_DONTNEED) a kept mapping would fault page by page again. It zeroes the dirty pages
-// instead (the unit tests run the real madvise on the OS platform).
+// instead, and gives back the clean ones (the unit tests run the real madvise on the OS platform).
+// A range with protected pages in it, and any discard under MSan or memcheck, goes to the OS.
 //
 // Never kept: a part of a mapping (its address and size would not be a map()'s). A mapping that
 // was protected somewhere (PROT_NONE guard pages, held-back large blocks: the caller says so) is
