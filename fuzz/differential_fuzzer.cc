@@ -542,7 +542,7 @@ class Differential {
       DIFF_CHECK(na_usable_size(nullptr) == 0 && glibc_.malloc_usable_size(nullptr) == 0);
       return;
     }
-    const Pair& pair = pairs_at(pick);
+    const Pair& pair = pairs_[pick];
     call_.size = pair.size;
     call_.nodealloc_in = pair.nodealloc;
     call_.glibc_in = pair.glibc;
@@ -654,8 +654,6 @@ class Differential {
     pairs_[live_pairs_++] = pair;
     live_cost_ += pair.cost;
   }
-
-  const Pair& pairs_at(std::size_t index) const { return pairs_[index]; }
 
   unsigned next_phase() { return static_cast<unsigned>(++blocks_made_ * 97 % kPeriod); }
 
