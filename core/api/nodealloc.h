@@ -3,7 +3,9 @@
  * Every function behaves as its glibc 2.36 namesake does (na_malloc as malloc, ...), including the
  * answers to impossible requests: NULL with errno ENOMEM for sizes that cannot be had (and for
  * calloc/reallocarray overflow); na_posix_memalign returns EINVAL or ENOMEM and leaves errno
- * alone; na_realloc(p, 0) frees p and returns NULL; a failed na_realloc leaves p intact. */
+ * alone (glibc's also sets errno to ENOMEM when it returns ENOMEM: POSIX defines only the return
+ * value); na_realloc(p, 0) frees p and returns NULL; a failed na_realloc leaves p intact.
+ * fuzz/differential_fuzzer.cc compares each answer with glibc's own. */
 #ifndef NODEALLOC_H
 #define NODEALLOC_H
 
