@@ -13,9 +13,10 @@
 //
 // and a mutant is the input with one of these changes, chosen at random:
 //   - a step deleted, duplicated in place, copied to another place, or two steps swapped;
+//   - a fresh step (random bytes, cut to what one step reads) inserted;
 //   - one step's bytes (or the header's) mutated by libFuzzer's own LLVMFuzzerMutate, so
 //     dictionaries and comparison hints still reach the operands;
-//   - the whole input mutated by LLVMFuzzerMutate, as without this file (one time in four).
+//   - the whole input mutated by LLVMFuzzerMutate, as without this file (one time in three).
 // The crossover keeps the header and a run of steps of one input and appends a run of steps of
 // the other. Results never exceed libFuzzer's max_size.
 //
@@ -82,12 +83,20 @@ std::size_t mutate(std::uint8_t* data, std::size_t size, std::size_t max_size, u
                    std::size_t header, ReadStep read_step) {
   std::minstd_rand random(seed);
   const std::vector<Span> steps = split(data, size, header, read_step);
-  if (byte_mutation_only() || steps.empty() || random() % 4 == 0) return LLVMFuzzerMutate(data, size, max_size);
+  if (byte_mutation_only() || steps.empty() || random() % 3 == 0) return LLVMFuzzerMutate(data, size, max_size);
   const auto pick = [&] { return static_cast<std::size_t>(random() % steps.size()); };
   std::vector<std::uint8_t> out(data, data + (header < size ? header : size));
   const auto append = [&](const Span& span) { out.insert(out.end(), data + span.begin, data + span.end); };
-  unsigned change = static_cast<unsigned>(random() % 6);
+  unsigned change = static_cast<unsigned>(random() % 7);
   if (change == 5 && header == 0) change = 4;
+  // A fresh step (change 6): random bytes, cut to what one step reads of them.
+  std::vector<std::uint8_t> fresh(16);
+  for (std::uint8_t& byte : fresh) byte = static_cast<std::uint8_t>(random());
+  {
+    FuzzInput input(fresh.data(), fresh.size());
+    read_step(input);
+    fresh.resize(input.offset());
+  }
   if (change == 5 && out.size() == header) {  // the header's bytes, its length kept
     std::vector<std::uint8_t> bytes(out.begin(), out.end());
     bytes.resize(header + 1);
@@ -113,6 +122,10 @@ std::size_t mutate(std::uint8_t* data, std::size_t size, std::size_t max_size, u
         break;
       case 3:  // swap two steps
         append(steps[i == chosen ? other : i == other ? chosen : i]);
+        break;
+      case 6:  // a fresh step before one
+        if (i == chosen) out.insert(out.end(), fresh.begin(), fresh.end());
+        append(steps[i]);
         break;
       case 4: {  // one step's bytes through libFuzzer's mutator, which may grow them a little
         if (i != chosen) {
