@@ -159,6 +159,9 @@ void ReportLine::append_code(std::uintmax_t address) noexcept {
   append_hex(address);
 }
 
+// clang's profile runtime, linked only into -fprofile-instr-generate builds.
+extern "C" int __llvm_profile_write_file(void) __attribute__((weak));
+
 void report_fatal(FatalError error, const void* address,
                   std::initializer_list<FatalDetail> details) noexcept {
   report_fatal(error, address, details.begin(), details.size());
@@ -186,6 +189,9 @@ void report_fatal(FatalError error, const void* address, const FatalDetail* deta
   if (count != 0) line.append(")");
   line.write_to_stderr();
   if (FatalHook hook = fatal_hook.load(std::memory_order_acquire)) hook(error, address);
+  // A source-coverage build (tools/coverage) writes its profile at exit, which abort() skips: the
+  // death tests' children would count for nothing. Null in every other build.
+  if (__llvm_profile_write_file != nullptr) __llvm_profile_write_file();
   std::abort();
 }
 
