@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "api/default_heap.h"
+#include "base/fault_injection.h"
 #include "platform/platform.h"
 
 namespace nodealloc::capi {
@@ -66,7 +67,7 @@ inline void* realloc_impl(void* block, std::size_t size) {
 
 inline void* reallocarray_impl(void* block, std::size_t count, std::size_t size) {
   std::size_t bytes = 0;
-  if (__builtin_mul_overflow(count, size, &bytes)) return out_of_memory();
+  if (__builtin_mul_overflow(count, size, &bytes) && !NODEALLOC_FAULT(reallocarray_wraps)) return out_of_memory();
   return realloc_impl(block, bytes);
 }
 

@@ -1,4 +1,5 @@
-// Deliberate breakages, to prove that the property tests bite (props/, suite "faults").
+// Deliberate breakages, to prove that the property tests and fuzz corpora bite (props/, suite
+// "faults": each fault's should_fail test runs every property program and every corpus replay).
 //
 // Built only with -Dfault_injection=true (NODEALLOC_FAULT_INJECTION=1); otherwise every
 // NODEALLOC_FAULT(...) is the constant false and compiles away. In such a build, the environment
@@ -9,6 +10,10 @@
 //   lost_free_link         a block freed into a thread cache drops the rest of the cache's list
 //   class_too_small        a request of exactly a class's usable size gets the class below
 //   stats_miscount         statistics() counts one live block too many in class 0
+//   trim_keeps_a_chunk     (pool) release_free_memory() keeps the last empty chunk mapped
+//   realloc_copies_short   (heap) a realloc that moves a block copies one byte less
+//   free_link_unchecked    (hardening) a free-list link is followed without its plausibility check
+//   reallocarray_wraps     (api) reallocarray() forgets its count * size overflow check
 #pragma once
 
 #if NODEALLOC_FAULT_INJECTION

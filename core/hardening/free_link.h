@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "base/fault_injection.h"
 #include "base/mitigations.h"
 #include "base/report.h"
 #include "base/sanitizer.h"
@@ -78,7 +79,7 @@ inline void* next(const void* block, unsigned class_index) noexcept {
   void* link = load(block);
   if constexpr (enabled(Mitigation::kFreeListCheck)) {
     const auto address = reinterpret_cast<std::uintptr_t>(link);
-    if (address != 0 && !plausible(address, block, class_index)) [[unlikely]] {
+    if (address != 0 && !NODEALLOC_FAULT(free_link_unchecked) && !plausible(address, block, class_index)) [[unlikely]] {
       detail::report_corrupted(block, address, class_index);
     }
   }

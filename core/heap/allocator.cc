@@ -138,7 +138,8 @@ void* Allocator::reallocate(ThreadCache& cache, void* block, std::size_t size) n
   // Without kCanaries, usable is the room, whose tail past the requested size may be poisoned: it
   // is copied as bytes. With them, usable is the requested size, all of it addressable already.
   if constexpr (!canary::kOn) mark_copyable(block, usable);
-  std::memcpy(moved, block, size < usable ? size : usable);
+  const std::size_t kept = size < usable ? size : usable;
+  std::memcpy(moved, block, NODEALLOC_FAULT(realloc_copies_short) && kept > 0 ? kept - 1 : kept);
   release(cache, block, Family::kMalloc);  // checked above
   return moved;
 }

@@ -4,6 +4,7 @@
 #include <bit>
 #include <new>
 
+#include "base/fault_injection.h"
 #include "base/mitigations.h"
 #include "pool/chunk_registry.h"
 
@@ -109,8 +110,11 @@ void Pool::release_free_memory() noexcept {
   ChunkHeader* chunk = chunks_;
   while (chunk != nullptr) {
     ChunkHeader* next = chunk->next;
-    if (chunk->free_pages == kAllDataPages) unmap_chunk(chunk);
-    else discard_pages(chunk, chunk->dirty_pages);
+    if (chunk->free_pages == kAllDataPages && !(NODEALLOC_FAULT(trim_keeps_a_chunk) && next == nullptr)) {
+      unmap_chunk(chunk);
+    } else {
+      discard_pages(chunk, chunk->dirty_pages);
+    }
     chunk = next;
   }
 }
