@@ -14,6 +14,8 @@
 //   realloc_copies_short   (heap) a realloc that moves a block copies one byte less
 //   free_link_unchecked    (hardening) a free-list link is followed without its plausibility check
 //   reallocarray_wraps     (api) reallocarray() forgets its count * size overflow check
+//   large_not_unlinked     (large) a freed large block stays on the list of live ones
+//   unmap_keeps_last_page  (platform) unmap() gives back all but the last page
 #pragma once
 
 #if NODEALLOC_FAULT_INJECTION

@@ -4,6 +4,7 @@
 #include <new>
 
 #include "base/bits.h"
+#include "base/fault_injection.h"
 #include "base/mitigations.h"
 #include "base/sanitizer.h"
 #include "platform/platform.h"
@@ -70,7 +71,7 @@ void* LargeBlocks::allocate(std::size_t size, std::size_t alignment) noexcept {
 
 LargeBlocks::Mapping LargeBlocks::retire(SlabHeader* header) noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
-  blocks_.remove(header);
+  if (!NODEALLOC_FAULT(large_not_unlinked)) blocks_.remove(header);
   --counts_.blocks;
   counts_.bytes -= header->length();
   return {header, header->length()};

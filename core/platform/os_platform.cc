@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "base/bits.h"
+#include "base/fault_injection.h"
 #include "platform/platform.h"
 
 namespace nodealloc {
@@ -32,7 +33,10 @@ class OsPlatform final : public Platform {
     return reinterpret_cast<void*>(aligned);
   }
 
-  void unmap(void* memory, std::size_t size) noexcept override { ::munmap(memory, size); }
+  void unmap(void* memory, std::size_t size) noexcept override {
+    if (NODEALLOC_FAULT(unmap_keeps_last_page) && size > page_size()) size -= page_size();
+    ::munmap(memory, size);
+  }
 
   void discard(void* memory, std::size_t size) noexcept override {
     ::madvise(memory, size, MADV_DONTNEED);
