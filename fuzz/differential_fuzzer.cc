@@ -322,24 +322,20 @@ class Differential {
 
   // --- the calls ---
 
+  // One call on one side: errno set to the sentinel before, read after.
   template <typename Body>
-  Answer on_nodealloc(Body body) {
+  static Answer answer_of(Body body) {
     Answer answer;
     errno = kErrnoSentinel;
     body(answer);
     answer.error = errno;
     return answer;
   }
-
-  // The same on glibc's side (a second name, so a failure's stack says which side ran).
+  // A name per side, kept out of line, so a failure's stack says which side ran.
   template <typename Body>
-  Answer on_glibc(Body body) {
-    Answer answer;
-    errno = kErrnoSentinel;
-    body(answer);
-    answer.error = errno;
-    return answer;
-  }
+  [[gnu::noinline]] Answer on_nodealloc(Body body) { return answer_of(body); }
+  template <typename Body>
+  [[gnu::noinline]] Answer on_glibc(Body body) { return answer_of(body); }
 
   void op_malloc() {
     begin("malloc");
