@@ -74,9 +74,9 @@ void run(FuzzInput& input) {
       if (step.op == kSwitchLane) harness.set_lane(step.lane);
       else if (step.op == kSetFaults) platform.set_fault_pattern(step.faults);
       else harness.apply(static_cast<AllocOp>(step.op), step.operands);
-      // A refusal is where a half-done operation would show: check every live block, not only
-      // the ones the operation touched.
-      if (platform.refusals() != refusals) harness.check_all();
+      // A refusal is where a half-done operation would show: check the heap then, not only the
+      // blocks the operation touched.
+      if (platform.refusals() != refusals) harness.check_heap();
     }
     platform.set_fault_pattern(0);  // the ending must not fail: it checks what is left
     harness.finish_on_this_thread();

@@ -57,8 +57,28 @@ struct DefaultConfig {
   static constexpr unsigned kQuarantineSlots = 256;
 };
 
+// The allocator fuzz targets' configuration (NODEALLOC_FUZZ_CONFIG=1: fuzz/meson.build links
+// alloc_ops, alloc_oom and alloc_threads with a copy of core/ built with it, in every variant, so a
+// corpus replays under the configuration it was found with). The same code at a scale where a few
+// hundred blocks reach what takes tens of thousands by default: a chunk of 16 pages fills after a
+// few slabs and empties again, a cache's list overflows after 16 frees, the dirty-page bound is
+// four pages, the quarantine 16 blocks. Slab pages stay 64 KiB: the classes' natural alignment
+// rests on slabs being 64 KiB-aligned (size_class/size_classes.h).
+struct FuzzConfig : DefaultConfig {
+  static constexpr std::size_t kChunkSize = std::size_t{1} << 20;
+  static constexpr std::size_t kRefillBytes = std::size_t{1} << 10;
+  static constexpr std::size_t kMinRefillBlocks = 2;
+  static constexpr std::size_t kMaxRefillBlocks = 8;
+  static constexpr std::size_t kMaxDirtyBytes = std::size_t{256} << 10;
+  static constexpr unsigned kQuarantineSlots = 16;
+};
+
 // The configuration this build compiles in.
+#if defined(NODEALLOC_FUZZ_CONFIG) && NODEALLOC_FUZZ_CONFIG
+using Config = FuzzConfig;
+#else
 using Config = DefaultConfig;
+#endif
 
 static_assert(std::has_single_bit(Config::kChunkSize) && std::has_single_bit(Config::kSlabPageSize));
 static_assert(Config::kChunkSize / Config::kSlabPageSize <= 64, "one 64-bit mask per chunk's pages");

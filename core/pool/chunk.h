@@ -1,4 +1,5 @@
-// Chunks: the 4 MiB units the pool maps, and where slab headers live.
+// Chunks: the 4 MiB units the pool maps, and where slab headers live (1 MiB, 16 pages, in the
+// fuzz targets' FuzzConfig: base/config.h; what follows is the default).
 //
 //   chunk (4 MiB, 4 MiB-aligned) = 64 pages of 64 KiB
 //   +--------------------------------------------+---------+---------+-----+----------+
@@ -31,8 +32,9 @@
 namespace nodealloc {
 
 inline constexpr std::size_t kChunkSize = Config::kChunkSize;
-inline constexpr unsigned kPagesPerChunk = kChunkSize / kSlabPageSize;  // 64
-inline constexpr std::uint64_t kAllDataPages = ~std::uint64_t{1};        // pages 1..63
+inline constexpr unsigned kPagesPerChunk = kChunkSize / kSlabPageSize;  // 64 (16 in FuzzConfig)
+inline constexpr std::uint64_t kAllDataPages =                          // pages 1..kPagesPerChunk-1
+    (kPagesPerChunk == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << kPagesPerChunk) - 1) & ~std::uint64_t{1};
 inline constexpr std::uint64_t kChunkMagic = 0x6e6f6465636e6b31;        // "nodecnk1"
 
 struct ChunkHeader {

@@ -6,18 +6,18 @@
 // is kept (up to kKeptBytes in all, the oldest unmapped first) and handed out again, cut to size,
 // for a map() it is big enough for (but not twice over) at an alignment its address meets (the
 // smallest such), after the dirty pages of what is handed out are zeroed: mincore() names the
-// resident pages, and each one that does not already read as zeros is cleared. Pages never
-// touched are not resident and read as zeros anyway. So the platform contract
+// resident pages, each one that does not already read as zeros is cleared, and the ones that do
+// are given back (nobody wrote them since they were zeroed: the next user likely will not
+// either, and scanning them at every reuse cost more than the odd fault). Pages never touched
+// are not resident and read as zeros anyway. So the platform contract
 // (platform/platform.h: map() returns zero-filled memory) holds for recycled mappings as for
 // fresh ones, and an input replays alone exactly as it ran among others: what it finds in its
 // memory is zeros either way, and nothing else of an earlier input survives. Fresh mappings are
 // madvise(MADV_NOHUGEPAGE): a huge page would be 2 MiB to fault in, zero and scan at each reuse.
 //
-// discard() keeps the pages too: the contract asks only that a discarded range read back as zeros,
-// and the allocator discards every empty slab and, at the end of each input, everything, so with
-// madvise(MADV_DONTNEED) a kept mapping would fault page by page again. It zeroes the dirty pages
-// instead, and gives back the clean ones (the unit tests run the real madvise on the OS platform).
-// A range with protected pages in it, and any discard under MSan or memcheck, goes to the OS.
+// A discard is the OS's (ScriptedPlatform calls madvise(MADV_DONTNEED)). Zeroing the dirty pages
+// in place instead, to spare their faults, cost more: most discarded pages are not touched again
+// before their mapping is recycled, where they were scanned a second time.
 //
 // Never kept: a part of a mapping (its address and size would not be a map()'s). A mapping that
 // was protected somewhere (PROT_NONE guard pages, held-back large blocks: the caller says so) is
@@ -57,11 +57,16 @@ class RecycledMappings {
         os_platform().unmap(kept.memory, size);
         continue;
       }
-      // As a fresh mapping is to each tool: addressable and defined (the allocator made it
-      // reusable before it unmapped it; memcheck then calls it undefined).
-      mark_reusable(kept.memory, size);
-      mark_defined(kept.memory, size);
-      zero_resident_pages(kept.memory, size, /*give_back_clean=*/false);
+      // As a fresh mapping is to memcheck and MSan: defined (the allocator made it reusable
+      // before it unmapped it, which they take as undefined). Not under ASan: there reusable
+      // means unpoisoned, which the allocator already did, as it must (a fresh OS mapping at the
+      // same address would inherit the poison too); unpoisoning again would cost a shadow memset
+      // of every recycled mapping and hide an unmap that forgot it.
+      if constexpr (!kBuiltWithAsan) {
+        mark_reusable(kept.memory, size);
+        mark_defined(kept.memory, size);
+      }
+      zero_resident_pages(kept.memory, size);
       return kept.memory;
     }
   }
@@ -81,17 +86,6 @@ class RecycledMappings {
       }
     }
     for (const Mapping& mapping : evicted) os_platform().unmap(mapping.memory, mapping.size);
-  }
-
-  // The range reads as zeros afterwards, its pages still mapped. Under MSan and memcheck the
-  // scan would read poisoned or no-access bytes: the OS's discard there (their runs are replays,
-  // not campaigns).
-  static void discard(void* memory, std::size_t size) noexcept {
-    if constexpr (kBuiltWithMsan || kBuiltWithValgrind) {
-      os_platform().discard(memory, size);
-    } else {
-      zero_resident_pages(memory, size, /*give_back_clean=*/true);
-    }
   }
 
  private:
@@ -135,13 +129,11 @@ class RecycledMappings {
     return taken;
   }
 
-  // Clears the resident pages that hold anything and, with `give_back_clean` (a discard), gives
-  // back the resident ones that hold zeros: pages zeroed at the last discard or reuse that nobody
-  // wrote since are likely not the next user's either, and scanning them at every reuse would
-  // cost more than their faults (a resident page of zeros may also be the shared zero page, which
-  // a write would copy). So what stays resident is about what the last user wrote. Pages not
-  // resident are zeros already. Reads and writes past ASan's poisoning, which stays as the
-  // allocator set it, with stores no compiler turns into a call to (ASan's checked) memset.
+  // Clears the resident pages that hold anything and gives back the resident ones that hold
+  // zeros (a resident page of zeros may also be the shared zero page, which a write would copy),
+  // so what stays resident is what the last user wrote. Pages not resident are zeros already.
+  // Reads and writes past ASan's poisoning, which stays as the allocator set it, with stores no
+  // compiler turns into a call to (ASan's checked) memset.
   // Plain stores, vectorised, where the compiler can be told not to make them a memset call.
 #if defined(__clang__)
   NODEALLOC_NO_SANITIZE FUZZ_UNINSTRUMENTED __attribute__((no_builtin("memset"))) static void clear_words(
@@ -155,7 +147,7 @@ class RecycledMappings {
   }
 #endif
 
-  NODEALLOC_NO_SANITIZE FUZZ_UNINSTRUMENTED static void zero_resident_pages(void* memory, std::size_t size, bool give_back_clean) noexcept {
+  NODEALLOC_NO_SANITIZE FUZZ_UNINSTRUMENTED static void zero_resident_pages(void* memory, std::size_t size) noexcept {
     const std::size_t page = page_size();
     std::vector<unsigned char> residency(size / page);
     if (::mincore(memory, size, residency.data()) != 0) {
@@ -174,7 +166,7 @@ class RecycledMappings {
         if (any != 0) {
           clear_words(at, page_words);
         } else {
-          clean = give_back_clean;
+          clean = true;
         }
       }
       if (clean) {

@@ -15,8 +15,7 @@
 //    many bytes and ranges are still mapped: after an Allocator is destroyed, both must be 0.
 //
 // Below it, the memory comes from RecycledMappings (recycled_mappings.h): whole mappings unmapped
-// by one input are zeroed and handed out again to the next, and a discard zeroes pages instead of
-// dropping them.
+// by one input are zeroed and handed out again to the next.
 //
 // The range table lives on the process heap (glibc or the sanitizer's), never on the allocator
 // under test, so taking it does not re-enter the allocator. One mutex covers it: the threads
@@ -89,14 +88,9 @@ class ScriptedPlatform final : public Platform {
   void discard(void* memory, std::size_t size) noexcept override {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      // A range with protected pages in it goes to the OS's discard: RecycledMappings' would
-      // read them.
-      if (containing(reinterpret_cast<std::uintptr_t>(memory), size)->second.was_protected) {
-        os_platform().discard(memory, size);
-        return;
-      }
+      containing(reinterpret_cast<std::uintptr_t>(memory), size);  // checks it is mapped
     }
-    RecycledMappings::discard(memory, size);
+    os_platform().discard(memory, size);
   }
 
   bool protect(void* memory, std::size_t size) noexcept override {
