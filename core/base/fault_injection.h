@@ -16,6 +16,7 @@
 //   reallocarray_wraps     (api) reallocarray() forgets its count * size overflow check
 //   large_not_unlinked     (large) a freed large block stays on the list of live ones
 //   unmap_keeps_last_page  (platform) unmap() gives back all but the last page
+//   aligned_alloc_unaligned (override) the drop-in's aligned_alloc() drops its alignment argument
 #pragma once
 
 #if NODEALLOC_FAULT_INJECTION

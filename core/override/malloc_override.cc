@@ -23,6 +23,7 @@ NODEALLOC_EXPORT void* memalign(size_t alignment, size_t size) noexcept { NODEAL
   return memalign_impl(alignment, size);
 }
 NODEALLOC_EXPORT void* aligned_alloc(size_t alignment, size_t size) noexcept { NODEALLOC_RECORD_CALLER();
+  if (NODEALLOC_FAULT(aligned_alloc_unaligned)) return malloc_impl(size);
   return memalign_impl(alignment, size);
 }
 NODEALLOC_EXPORT int posix_memalign(void** result, size_t alignment, size_t size) noexcept { NODEALLOC_RECORD_CALLER();

@@ -22,8 +22,12 @@
 //
 // NODEALLOC_FUZZ_BYTE_MUTATION=1 in the environment switches all of it off: the mutator is then
 // LLVMFuzzerMutate alone and the crossover a splice at byte offsets, so the same binary compares
-// the two (README.md's fuzzing section has the comparison). Compiled in only where libFuzzer links
-// (NODEALLOC_LIBFUZZER, fuzz/meson.build): the replay programs and AFL++ have no LLVMFuzzerMutate.
+// the two (README.md's fuzzing section has the comparison).
+//
+// Defined wherever the engine may be libFuzzer: its fuzzer binaries, and the OSS-Fuzz build, which
+// links the replay programs' objects with $LIB_FUZZING_ENGINE (tools/oss-fuzz-build). So the
+// replay programs carry the hooks too, never called, and LLVMFuzzerMutate is a weak reference they
+// link without. Not under AFL++'s compilers (__AFL_COMPILER): its driver has mutators of its own.
 #pragma once
 
 #include <cstddef>
@@ -73,14 +77,16 @@ inline std::size_t emit(const std::vector<std::uint8_t>& out, std::uint8_t* data
 
 }  // namespace nodealloc::fuzz::mutation
 
-#if NODEALLOC_LIBFUZZER
-extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, std::size_t max_size);
+#if !defined(__AFL_COMPILER)
+extern "C" __attribute__((weak)) std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size,
+                                                               std::size_t max_size);
 
 namespace nodealloc::fuzz::mutation {
 
 template <class ReadStep>
 std::size_t mutate(std::uint8_t* data, std::size_t size, std::size_t max_size, unsigned seed,
                    std::size_t header, ReadStep read_step) {
+  if (LLVMFuzzerMutate == nullptr) return size;  // an engine without it: no mutation of ours
   std::minstd_rand random(seed);
   const std::vector<Span> steps = split(data, size, header, read_step);
   if (byte_mutation_only() || steps.empty() || random() % 3 == 0) return LLVMFuzzerMutate(data, size, max_size);
