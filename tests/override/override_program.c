@@ -33,9 +33,12 @@ static void check(int ok, const char *what, size_t a, size_t b) {
   }
 }
 
-/* Sizes the compiler cannot see, so that it neither warns about the impossible requests below nor
- * folds them away. */
-static volatile size_t size_max = SIZE_MAX;
+/* A value the compiler cannot see, so that it neither warns about the impossible (or odd) sizes
+ * and alignments below nor folds their calls away. */
+static size_t opaque(size_t value) {
+  volatile size_t hidden = value;
+  return hidden;
+}
 
 static int aligned(const void *block, size_t alignment) { return ((uintptr_t)block % alignment) == 0; }
 
@@ -132,7 +135,7 @@ int main(void) {
 
   /* Impossible requests: NULL and ENOMEM (EINVAL for a bad alignment); posix_memalign returns the
    * error and leaves *result alone. */
-  const size_t huge = size_max;
+  const size_t huge = opaque(SIZE_MAX);
   errno = 0;
   check(malloc(huge) == NULL && errno == ENOMEM, "malloc(SIZE_MAX)", huge, 0);
   errno = 0;
@@ -145,16 +148,16 @@ int main(void) {
   check(grown == NULL && errno == ENOMEM, "realloc(SIZE_MAX)", huge - 4096, 0);
   free(grown != NULL ? grown : kept);  /* a failed realloc leaves the block live */
   errno = 0;
-  check(memalign((size_t)1 << 62, 64) == NULL && errno == ENOMEM, "memalign(2^62)", 64, 0);
+  check(memalign(opaque((size_t)1 << 62), 64) == NULL && errno == ENOMEM, "memalign(2^62)", 64, 0);
   errno = 0;
   check(memalign(huge, 64) == NULL && errno == EINVAL, "memalign(SIZE_MAX)", 64, 0);
   /* glibc 2.36: an alignment that is not a power of two is rounded up to one. */
-  void *rounded = aligned_alloc(24, 64);
+  void *rounded = aligned_alloc(opaque(24), 64);
   check_block(rounded, 64, 32, "aligned_alloc(24)");
   free(rounded);
   void *untouched = (void *)1;
-  check(posix_memalign(&untouched, 24, 64) == EINVAL && untouched == (void *)1, "posix_memalign(24)", 24, 64);
-  check(posix_memalign(&untouched, 4, 64) == EINVAL && untouched == (void *)1, "posix_memalign(4)", 4, 64);
+  check(posix_memalign(&untouched, opaque(24), 64) == EINVAL && untouched == (void *)1, "posix_memalign(24)", 24, 64);
+  check(posix_memalign(&untouched, opaque(4), 64) == EINVAL && untouched == (void *)1, "posix_memalign(4)", 4, 64);
   check(posix_memalign(&untouched, 64, huge - 4096) == ENOMEM && untouched == (void *)1,
         "posix_memalign(SIZE_MAX)", 64, huge - 4096);
   free(NULL);
