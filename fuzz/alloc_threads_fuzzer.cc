@@ -21,7 +21,7 @@
 // input and checking the model, while holding the turn mutex, then hands the turn back. Exactly one
 // thread runs at a time, in the input's order, and each hand-over goes through the mutex, so every
 // write of one turn happens-before the next turn: an input replays the same way every time, and
-// the model needs no locking. The full checks (every 64 steps, and the ending's) run on whichever
+// the model needs no locking. The heap checks (every 64 steps, and the ending's) run on whichever
 // thread has the turn while the others wait, so statistics() and validate() are exact.
 //
 // The workers live for the whole process (started once, by the first input): starting threads
