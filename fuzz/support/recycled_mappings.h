@@ -32,6 +32,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <map>
+#include <memory_resource>
 #include <mutex>
 #include <vector>
 
@@ -77,12 +79,11 @@ class RecycledMappings {
     std::vector<Mapping> evicted;
     {
       const std::lock_guard<std::mutex> lock(mutex_);
-      kept_.push_back({memory, size, was_protected});
-      kept_bytes_ += size;
+      keep({memory, size, was_protected});
       while (kept_bytes_ > kKeptBytes) {  // the oldest go
-        evicted.push_back(kept_.front());
-        kept_bytes_ -= kept_.front().size;
-        kept_.erase(kept_.begin());
+        const auto oldest = by_age_.begin();
+        evicted.push_back(oldest->second->second);
+        forget(oldest->second);
       }
     }
     for (const Mapping& mapping : evicted) os_platform().unmap(mapping.memory, mapping.size);
@@ -93,7 +94,9 @@ class RecycledMappings {
     void* memory;
     std::size_t size;
     bool was_protected;
+    std::uint64_t age = 0;  // when it was kept: the key of its by_age_ entry
   };
+  using BySize = std::pmr::multimap<std::size_t, Mapping>;
   static constexpr std::size_t kKeptBytes = std::size_t{256} << 20;
 
   // A new mapping from the OS, in 4 KiB pages: with transparent huge pages, the first touch of a
@@ -108,25 +111,34 @@ class RecycledMappings {
   // stays kept: an OS mapping may be unmapped in parts), or one whose memory is nullptr.
   Mapping take(std::size_t size, std::size_t alignment) noexcept {
     const std::lock_guard<std::mutex> lock(mutex_);
-    std::size_t best = kept_.size();
-    for (std::size_t i = 0; i < kept_.size(); ++i) {
-      const Mapping& mapping = kept_[i];
-      // Not more than twice the size: a chunk is not cut up for a large block, which would leave
-      // the next input's chunks to fresh mappings.
-      if (mapping.size < size || mapping.size / 2 > size) continue;
-      if (reinterpret_cast<std::uintptr_t>(mapping.memory) % alignment != 0) continue;
-      if (best == kept_.size() || mapping.size < kept_[best].size) best = i;
+    // Not more than twice the size: a chunk is not cut up for a large block, which would leave
+    // the next input's chunks to fresh mappings.
+    auto found = by_size_.lower_bound(size);
+    while (found != by_size_.end() && found->first / 2 <= size &&
+           reinterpret_cast<std::uintptr_t>(found->second.memory) % alignment != 0) {
+      ++found;
     }
-    if (best == kept_.size()) return Mapping{nullptr, 0, false};
-    Mapping taken = kept_[best];
-    kept_.erase(kept_.begin() + static_cast<std::ptrdiff_t>(best));
-    kept_bytes_ -= taken.size;
+    if (found == by_size_.end() || found->first / 2 > size) return Mapping{nullptr, 0, false};
+    Mapping taken = found->second;
+    forget(found);
     if (taken.size > size) {
-      kept_.push_back({static_cast<unsigned char*>(taken.memory) + size, taken.size - size, taken.was_protected});
-      kept_bytes_ += taken.size - size;
+      keep({static_cast<unsigned char*>(taken.memory) + size, taken.size - size, taken.was_protected});
       taken.size = size;
     }
     return taken;
+  }
+
+  // The kept mappings, indexed twice: by size for take(), by age for eviction.
+  void keep(const Mapping& mapping) {
+    const auto entry = by_size_.emplace(mapping.size, mapping);
+    entry->second.age = next_age_;
+    by_age_.emplace(next_age_++, entry);
+    kept_bytes_ += mapping.size;
+  }
+  void forget(BySize::iterator entry) {
+    kept_bytes_ -= entry->first;
+    by_age_.erase(entry->second.age);
+    by_size_.erase(entry);
   }
 
   // Clears the resident pages that hold anything and gives back the resident ones that hold
@@ -179,7 +191,13 @@ class RecycledMappings {
   }
 
   std::mutex mutex_;
-  std::vector<Mapping> kept_;
+  // The index's nodes come from a pool that keeps what it frees: after the first inputs a take()
+  // or an unmap() allocates nothing, so libFuzzer's leak check (more mallocs than frees in an
+  // input) never sees the index grow, and never runs the input again to look for a leak.
+  std::pmr::unsynchronized_pool_resource nodes_;
+  BySize by_size_{&nodes_};
+  std::pmr::map<std::uint64_t, BySize::iterator> by_age_{&nodes_};
+  std::uint64_t next_age_ = 0;
   std::size_t kept_bytes_ = 0;
 };
 
