@@ -11,6 +11,7 @@
 //   kReallocate       selector, pick, size    reallocate(one live block, or nullptr, size)
 //   kDeallocate       pick                    deallocate(one live block)
 //   kAllocateBurst    count, size             1-64 allocate(size) in a row: fills a cache's list
+//                                             (1-4 for a large size: no list to fill)
 //   kDeallocateBurst  count, pick             1-64 frees in a row: a few overflow a list (the
 //                                             limit is 16-256 blocks), so it flushes half of it
 //   kFill             pick                    write a block's fill byte over its zeros
@@ -125,6 +126,10 @@ class AllocHarness {
   static constexpr std::size_t kMaxLiveBlocks = 16 * Config::kCacheLimitInRefills * Config::kMaxRefillBlocks;
   static constexpr unsigned kHeapCheckEvery = 64;
   static constexpr std::size_t kSweepBlocks = 16;
+  // A burst of large blocks stops at this many: they have no cache list for a burst to fill, and
+  // each costs mappings, a guard page and system calls (bursts of up to 64 were about 30% of
+  // alloc_ops' time). Several bursts still reach the memory limit, as do alloc_oom's own limits.
+  static constexpr unsigned kMaxLargeBurst = 4;
 
   AllocHarness(Allocator& allocator, ScriptedPlatform& platform, unsigned lanes)
       : allocator_(allocator), platform_(platform), limit_(allocator.memory_limit()), lanes_(lanes) {
@@ -701,7 +706,8 @@ class AllocHarness {
     const std::size_t size = operands.size;
     ThreadCache* cache = ensure_cache();
     if (cache == nullptr) return;
-    for (unsigned i = 0; i < count && !full(); ++i) allocate_one(*cache, size, false);
+    const unsigned blocks = size > kMaxSmallSize ? std::min(count, kMaxLargeBurst) : count;
+    for (unsigned i = 0; i < blocks && !full(); ++i) allocate_one(*cache, size, false);
   }
 
   void deallocate_burst(const Operands& operands) {
