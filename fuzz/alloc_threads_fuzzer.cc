@@ -16,12 +16,15 @@
 // overflows or B releases its cache) onto the remote list of A's slab, and back to A when it
 // refills. ASan sees each access from the thread that makes it.
 //
-// Determinism: the threads take turns. A driver (the fuzzing thread) reads the thread byte and
-// hands the turn to that worker, which runs the whole operation, reading its operands from the
-// input and checking the model, while holding the turn mutex, then hands the turn back. Exactly one
-// thread runs at a time, in the input's order, and each hand-over goes through the mutex, so every
-// write of one turn happens-before the next turn: an input replays the same way every time, and
-// the model needs no locking. The heap checks (every 64 steps, and the ending's) run on whichever
+// Determinism: the threads take turns. A driver (the fuzzing thread) reads the steps, then hands
+// the turn to the worker the first one names; each worker runs its step, checking the model,
+// while holding the turn mutex, and hands the turn to the next step's worker (the driver's again
+// after the last). Exactly one thread runs at a time, in the input's order, and each hand-over
+// goes through the mutex, so every write of one turn happens-before the next turn: an input
+// replays the same way every time, and the model needs no locking. Each thread waits on a
+// condition variable of its own, so a hand-over wakes only the thread whose turn it is (one
+// shared by all, with every step going back through the driver, woke every thread twice a step:
+// most of the target's time went to the scheduler). The heap checks (every 64 steps, and the ending's) run on whichever
 // thread has the turn while the others wait, so statistics() and validate() are exact.
 //
 // The workers live for the whole process (started once, by the first input): starting threads
@@ -52,7 +55,7 @@ namespace {
 constexpr std::size_t kMemoryLimit = std::size_t{64} << 20;
 constexpr unsigned kMaxThreads = 3;
 
-// Worker threads that run one task at a time, each when the driver gives it the turn.
+// Worker threads that run a sequence of tasks in turns: task i on worker owner(i), one at a time.
 class Workers {
  public:
   explicit Workers(unsigned count) {
@@ -61,36 +64,57 @@ class Workers {
   Workers(const Workers&) = delete;
   Workers& operator=(const Workers&) = delete;
 
+  // Runs task(0) ... task(count - 1) in that order, each on worker owner(i), and returns when the
+  // last is done. A worker that ends a task hands the turn straight to the next task's worker
+  // (itself, often: then without waking anyone), not back to the driver.
+  template <class Owner, class Task>
+  void run_in_turns(std::size_t count, Owner&& owner, Task&& task) {
+    struct Context {
+      Owner& owner;
+      Task& task;
+    } context{owner, task};
+    std::unique_lock<std::mutex> lock(mutex_);
+    owner_ = [](void* c, std::size_t i) -> unsigned { return static_cast<Context*>(c)->owner(i); };
+    task_ = [](void* c, std::size_t i) { static_cast<Context*>(c)->task(i); };
+    context_ = &context;
+    count_ = count;
+    next_ = 0;
+    pass_turn();
+    your_turn_[kDriver].wait(lock, [this] { return turn_ == kDriver; });
+  }
+
   // Runs fn() on worker `worker` and returns when it is done.
   template <class Fn>
   void run(unsigned worker, Fn&& fn) {
-    using Callable = std::remove_reference_t<Fn>;
-    std::unique_lock<std::mutex> lock(mutex_);
-    task_ = [](void* context) { (*static_cast<Callable*>(context))(); };
-    context_ = &fn;
-    turn_ = worker;
-    turn_changed_.notify_all();
-    turn_changed_.wait(lock, [this] { return turn_ == kDriver; });
+    run_in_turns(1, [worker](std::size_t) { return worker; }, [&fn](std::size_t) { fn(); });
   }
 
  private:
-  static constexpr unsigned kDriver = ~0u;
+  static constexpr unsigned kDriver = kMaxThreads;
+
+  // Under the lock: the turn goes to the next task's worker, or back to the driver after the last.
+  void pass_turn() {
+    turn_ = next_ < count_ ? owner_(context_, next_) : kDriver;
+    your_turn_[turn_].notify_one();
+  }
 
   [[noreturn]] void serve(unsigned self) {
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-      turn_changed_.wait(lock, [this, self] { return turn_ == self; });
-      task_(context_);  // under the lock: one thread at a time is a fact, not a hope
-      turn_ = kDriver;
-      turn_changed_.notify_all();
+      your_turn_[self].wait(lock, [this, self] { return turn_ == self; });
+      task_(context_, next_++);  // under the lock: one thread at a time is a fact, not a hope
+      pass_turn();
     }
   }
 
   std::mutex mutex_;
-  std::condition_variable turn_changed_;
+  std::condition_variable your_turn_[kMaxThreads + 1];  // each worker's, then the driver's
   unsigned turn_ = kDriver;
-  void (*task_)(void*) = nullptr;
+  unsigned (*owner_)(void*, std::size_t) = nullptr;
+  void (*task_)(void*, std::size_t) = nullptr;
   void* context_ = nullptr;
+  std::size_t count_ = 0;
+  std::size_t next_ = 0;  // the task to run next
   std::vector<std::thread> threads_;
 };
 
@@ -128,14 +152,15 @@ void run(FuzzInput& input) {
         FUZZ_CHECK(harness.ensure_cache() != nullptr);  // a fresh heap has room for a cache
       });
     }
-    while (!input.exhausted()) {
-      const Step step = read_step(input);
-      const unsigned t = step.thread % threads;
-      workers->run(t, [&] {
-        harness.set_lane(t);
-        harness.apply(step.op, step.operands);
-      });
-    }
+    // The steps are read first (reading is parsing, apart from the model), then run in turns.
+    std::vector<Step> steps;
+    while (!input.exhausted()) steps.push_back(read_step(input));
+    workers->run_in_turns(
+        steps.size(), [&](std::size_t i) -> unsigned { return steps[i].thread % threads; },
+        [&](std::size_t i) {
+          harness.set_lane(steps[i].thread % threads);
+          harness.apply(steps[i].op, steps[i].operands);
+        });
     // Each thread frees its share (blocks with id % threads == t, mostly allocated by others),
     // then releases its cache; the last releases flush blocks onto dormant caches' slabs, which
     // check_ending()'s release_free_memory() must collect.
