@@ -55,6 +55,11 @@ struct DefaultConfig {
   // most freed blocks it holds back, whatever their size (quarantine_size bounds their bytes).
   // 256: a block waits for hundreds of other frees, in 4 KiB per cache.
   static constexpr unsigned kQuarantineSlots = 256;
+
+  // Freed large blocks whose mappings stay held back as inaccessible address space (kDoubleFree;
+  // hardening/hardening.h): a double free of one is caught, a use after free faults. 64: address
+  // space only, no memory.
+  static constexpr unsigned kHeldBackLargeBlocks = 64;
 };
 
 // The allocator fuzz targets' configuration (NODEALLOC_FUZZ_CONFIG=1: fuzz/meson.build links
@@ -62,8 +67,9 @@ struct DefaultConfig {
 // corpus replays under the configuration it was found with). The same code at a scale where a few
 // hundred blocks reach what takes tens of thousands by default: a chunk of 16 pages fills after a
 // few slabs and empties again, a cache's list overflows after 16 frees, the dirty-page bound is
-// four pages, the quarantine 16 blocks. Slab pages stay 64 KiB: the classes' natural alignment
-// rests on slabs being 64 KiB-aligned (size_class/size_classes.h).
+// four pages, the quarantine 16 blocks, and the 9th large free unmaps the oldest held-back block
+// (large blocks come at most four to a burst). Slab pages stay 64 KiB: the classes' natural
+// alignment rests on slabs being 64 KiB-aligned (size_class/size_classes.h).
 struct FuzzConfig : DefaultConfig {
   static constexpr std::size_t kChunkSize = std::size_t{1} << 20;
   static constexpr std::size_t kRefillBytes = std::size_t{1} << 10;
@@ -71,6 +77,7 @@ struct FuzzConfig : DefaultConfig {
   static constexpr std::size_t kMaxRefillBlocks = 8;
   static constexpr std::size_t kMaxDirtyBytes = std::size_t{256} << 10;
   static constexpr unsigned kQuarantineSlots = 16;
+  static constexpr unsigned kHeldBackLargeBlocks = 8;
 };
 
 // The configuration this build compiles in.
@@ -87,5 +94,6 @@ static_assert(Config::kMaxSlabPages < Config::kChunkSize / Config::kSlabPageSize
 static_assert(Config::kMinRefillBlocks >= 1 && Config::kMinRefillBlocks <= Config::kMaxRefillBlocks);
 static_assert(Config::kCacheLimitInRefills >= 1);
 static_assert(Config::kQuarantineSlots >= 1);
+static_assert(Config::kHeldBackLargeBlocks >= 1);
 
 }  // namespace nodealloc

@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "base/config.h"
 #include "base/mitigations.h"
 #include "base/report.h"
 #include "hardening/block_state.h"
@@ -145,15 +146,16 @@ class Hardening {
   // of one is named a double free, even if a new large block of the same size came since (it
   // went elsewhere), and a use after free faults. The oldest is unmapped when a new one comes;
   // a double free after that, once its address may have been mapped again for a new block,
-  // cannot be told from a valid free. Cost: 64 mappings of address space, no memory, and two
-  // system calls per large free (discard, protect) besides the unmap, which comes later.
+  // cannot be told from a valid free. Cost: kHeldBack mappings of address space (64 by default:
+  // base/config.h), no memory, and two system calls per large free (discard, protect) besides
+  // the unmap, which comes later.
   struct HeldBack {
     std::uintptr_t block = 0;
     void* mapping = nullptr;
     std::size_t length = 0;
     call_site::Sites sites;  // kCallSites: its header is out of reach once held
   };
-  static constexpr unsigned kHeldBack = 64;
+  static constexpr unsigned kHeldBack = Config::kHeldBackLargeBlocks;
   static void unmap_held(MemorySource& source, HeldBack held) noexcept;
 
   MemorySource& source_;
