@@ -32,13 +32,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <map>
-#include <memory_resource>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "base/sanitizer.h"
 #include "platform/platform.h"
+#include "support/flat_map.h"
 #include "support/uninstrumented.h"
 
 namespace nodealloc::fuzz {
@@ -81,9 +81,9 @@ class RecycledMappings {
       const std::lock_guard<std::mutex> lock(mutex_);
       keep({memory, size, was_protected});
       while (kept_bytes_ > kKeptBytes) {  // the oldest go
-        const auto oldest = by_age_.begin();
-        evicted.push_back(oldest->second->second);
-        forget(oldest->second);
+        const auto oldest = by_size_.find({by_age_.begin()->second, by_age_.begin()->first});
+        evicted.push_back(oldest->second);
+        forget(oldest);
       }
     }
     for (const Mapping& mapping : evicted) os_platform().unmap(mapping.memory, mapping.size);
@@ -94,9 +94,10 @@ class RecycledMappings {
     void* memory;
     std::size_t size;
     bool was_protected;
-    std::uint64_t age = 0;  // when it was kept: the key of its by_age_ entry
   };
-  using BySize = std::pmr::multimap<std::size_t, Mapping>;
+  // Sorted vectors (FlatMap), not std::map: MSan runs these targets, and std::map's rebalancing
+  // is compiled in the uninstrumented libstdc++.so (support/flat_map.h).
+  using BySize = FlatMap<std::pair<std::size_t, std::uint64_t>, Mapping>;  // (size, age)
   static constexpr std::size_t kKeptBytes = std::size_t{256} << 20;
 
   // A new mapping from the OS, in 4 KiB pages: with transparent huge pages, the first touch of a
@@ -113,12 +114,12 @@ class RecycledMappings {
     const std::lock_guard<std::mutex> lock(mutex_);
     // Not more than twice the size: a chunk is not cut up for a large block, which would leave
     // the next input's chunks to fresh mappings.
-    auto found = by_size_.lower_bound(size);
-    while (found != by_size_.end() && found->first / 2 <= size &&
+    auto found = by_size_.lower_bound({size, 0});
+    while (found != by_size_.end() && found->first.first / 2 <= size &&
            reinterpret_cast<std::uintptr_t>(found->second.memory) % alignment != 0) {
       ++found;
     }
-    if (found == by_size_.end() || found->first / 2 > size) return Mapping{nullptr, 0, false};
+    if (found == by_size_.end() || found->first.first / 2 > size) return Mapping{nullptr, 0, false};
     Mapping taken = found->second;
     forget(found);
     if (taken.size > size) {
@@ -128,16 +129,16 @@ class RecycledMappings {
     return taken;
   }
 
-  // The kept mappings, indexed twice: by size for take(), by age for eviction.
+  // The kept mappings, indexed twice: by size (then age) for take(), by age for eviction.
   void keep(const Mapping& mapping) {
-    const auto entry = by_size_.emplace(mapping.size, mapping);
-    entry->second.age = next_age_;
-    by_age_.emplace(next_age_++, entry);
+    const std::uint64_t age = next_age_++;
+    by_size_.emplace({mapping.size, age}, mapping);
+    by_age_.emplace(age, mapping.size);
     kept_bytes_ += mapping.size;
   }
-  void forget(BySize::iterator entry) {
-    kept_bytes_ -= entry->first;
-    by_age_.erase(entry->second.age);
+  void forget(BySize::const_iterator entry) {
+    kept_bytes_ -= entry->first.first;
+    by_age_.erase(by_age_.find(entry->first.second));
     by_size_.erase(entry);
   }
 
@@ -191,12 +192,8 @@ class RecycledMappings {
   }
 
   std::mutex mutex_;
-  // The index's nodes come from a pool that keeps what it frees: after the first inputs a take()
-  // or an unmap() allocates nothing, so libFuzzer's leak check (more mallocs than frees in an
-  // input) never sees the index grow, and never runs the input again to look for a leak.
-  std::pmr::unsynchronized_pool_resource nodes_;
-  BySize by_size_{&nodes_};
-  std::pmr::map<std::uint64_t, BySize::iterator> by_age_{&nodes_};
+  BySize by_size_;
+  FlatMap<std::uint64_t, std::size_t> by_age_;  // age -> size
   std::uint64_t next_age_ = 0;
   std::size_t kept_bytes_ = 0;
 };
