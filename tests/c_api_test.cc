@@ -327,4 +327,20 @@ TEST(CApi, MallocStatsAndMallocInfoHaveGlibcsShape) {
   EXPECT_EQ(na_malloc_info(1, stderr), EINVAL);
 }
 
+// na_print_statistics(): the totals, then a line for each class with slabs, the block's among them.
+TEST(CApi, PrintStatisticsNamesTheTotalsAndEachClassInUse) {
+  void* block = na_malloc(100);
+  ASSERT_NE(block, nullptr);
+  ::testing::internal::CaptureStderr();
+  na_print_statistics();
+  const std::string printed = ::testing::internal::GetCapturedStderr();
+  na_free(block);
+  EXPECT_TRUE(std::regex_search(printed, std::regex("^nodealloc: in use [1-9][0-9]* B, mapped [1-9][0-9]* B, "
+                                                    "dirty [0-9]+ B, large blocks [0-9]+\n")))
+      << printed;
+  EXPECT_TRUE(std::regex_search(printed, std::regex("nodealloc:   class +[0-9]+ \\( *[0-9]+ B\\): [1-9][0-9]* live, "
+                                                    "[1-9][0-9]* slabs\n")))
+      << printed;
+}
+
 }  // namespace
