@@ -9,8 +9,11 @@
 #include <functional>
 #include <string>
 
+#include "base/mitigations.h"
+#include "hardening/free_link.h"
 #include "heap/allocator.h"
 #include "pool/chunk.h"
+#include "pool/slab.h"
 #include "support/allocator_fixture.h"
 
 namespace nodealloc {
@@ -110,6 +113,39 @@ TEST_F(ValidateTest, ASlabWithoutAnOwner) {
 TEST_F(ValidateTest, ASlabWhoseRemoteCountDisagreesWithItsRemoteList) {
   expect_caught([&] { header_->remote_count().fetch_add(1); }, [&] { header_->remote_count().fetch_sub(1); },
                 "its remote count says");
+}
+
+TEST_F(ValidateTest, AFreeListHeadOffABufferBoundary) {
+  void* const head = header_->local_free();
+  void* const inside = static_cast<std::byte*>(block_) + 16;
+  expect_caught([&] { header_->set_local_free(inside); }, [&] { header_->set_local_free(head); },
+                "not on a buffer boundary");
+}
+
+TEST_F(ValidateTest, AFreeListHeadInTheUncarvedPart) {
+  const std::size_t carved = header_->carved();
+  if (carved == size_class(header_->class_index()).capacity) GTEST_SKIP() << "the slab is carved whole";
+  const std::size_t index = slab_position(*header_, block_).index;
+  void* const head = header_->local_free();
+  void* const uncarved = static_cast<std::byte*>(block_) + (carved - index) * size_class(header_->class_index()).stride;
+  expect_caught([&] { header_->set_local_free(uncarved); }, [&] { header_->set_local_free(head); },
+                "uncarved part");
+}
+
+TEST_F(ValidateTest, ALiveBlockOnAFreeList) {
+  if (!enabled(Mitigation::kDoubleFree)) GTEST_SKIP() << "no live mark to tell it by";
+  void* const head = header_->local_free();
+  void* const next = free_link::load(block_);  // the live block's first word, as a link
+  expect_caught(
+      [&] {
+        free_link::store(block_, nullptr);
+        header_->set_local_free(block_);
+      },
+      [&] {
+        header_->set_local_free(head);
+        free_link::store(block_, next);
+      },
+      "free there but marked live");
 }
 
 TEST_F(ValidateTest, ALargeBlockWithASlabsClass) {
