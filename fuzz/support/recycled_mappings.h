@@ -3,11 +3,11 @@
 // Every input builds a fresh Allocator, which maps the same chunk sizes and similar block sizes as
 // the last one did and touches their pages again, and the first touch of each page of a fresh
 // mapping is a page fault: most of a run's time went to the kernel. So a whole mapping given back
-// is kept (up to kKeptBytes in all, the oldest unmapped first) and handed out again, cut to size,
-// for a map() it is big enough for (but not twice over) at an alignment its address meets (the
-// smallest such), after the dirty pages of what is handed out are zeroed: mincore() names the
-// resident pages, each one that does not already read as zeros is cleared, and the ones that do
-// are given back (nobody wrote them since they were zeroed: the next user likely will not
+// is kept (up to kKeptBytes and kMaxKept mappings in all, the oldest unmapped first) and handed
+// out again, cut to size, for a map() it is big enough for (but not twice over) at an alignment
+// its address meets (the smallest such), after the dirty pages of what is handed out are zeroed:
+// mincore() names the resident pages, each one that does not already read as zeros is cleared,
+// and the ones that do are given back (nobody wrote them since they were zeroed: the next user likely will not
 // either, and scanning them at every reuse cost more than the odd fault). Pages never touched
 // are not resident and read as zeros anyway. So the platform contract
 // (platform/platform.h: map() returns zero-filled memory) holds for recycled mappings as for
@@ -80,7 +80,7 @@ class RecycledMappings {
     {
       const std::lock_guard<std::mutex> lock(mutex_);
       keep({memory, size, was_protected});
-      while (kept_bytes_ > kKeptBytes) {  // the oldest go
+      while (kept_bytes_ > kKeptBytes || by_age_.size() > kMaxKept) {  // the oldest go
         const auto oldest = by_size_.find({by_age_.begin()->second, by_age_.begin()->first});
         evicted.push_back(oldest->second);
         forget(oldest);
@@ -99,6 +99,10 @@ class RecycledMappings {
   // is compiled in the uninstrumented libstdc++.so (support/flat_map.h).
   using BySize = FlatMap<std::pair<std::size_t, std::uint64_t>, Mapping>;  // (size, age)
   static constexpr std::size_t kKeptBytes = std::size_t{256} << 20;
+  // At most this many, too: each map() and unmap() moves the sorted indexes' entries, and the
+  // cut-off remainders of large blocks had grown them to a thousand (alloc_oom 1662 -> 2046 exec/s
+  // with the bound; an input's chunks and large blocks mostly fit in it).
+  static constexpr std::size_t kMaxKept = 64;
 
   // A new mapping from the OS, in 4 KiB pages: with transparent huge pages, the first touch of a
   // chunk would fault in (and zero) 2 MiB, and every reuse would scan all of it.
