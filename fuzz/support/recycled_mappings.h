@@ -7,9 +7,9 @@
 // out again, cut to size, for a map() it is big enough for (but not twice over) at an alignment
 // its address meets (the smallest such), after the dirty pages of what is handed out are zeroed:
 // mincore() names the resident pages, each one that does not already read as zeros is cleared,
-// and the ones that do are given back (nobody wrote them since they were zeroed: the next user likely will not
-// either, and scanning them at every reuse cost more than the odd fault). Pages never touched
-// are not resident and read as zeros anyway. So the platform contract
+// and the ones that do are given back (nobody wrote them since they were zeroed: the next user
+// likely will not either, and scanning them at every reuse cost more than the odd fault). Pages
+// never touched are not resident and read as zeros anyway. So the platform contract
 // (platform/platform.h: map() returns zero-filled memory) holds for recycled mappings as for
 // fresh ones, and an input replays alone exactly as it ran among others: what it finds in its
 // memory is zeros either way, and nothing else of an earlier input survives. Fresh mappings are
