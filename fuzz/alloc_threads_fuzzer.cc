@@ -24,8 +24,9 @@
 // replays the same way every time, and the model needs no locking. Each thread waits on a
 // condition variable of its own, so a hand-over wakes only the thread whose turn it is (one
 // shared by all, with every step going back through the driver, woke every thread twice a step:
-// most of the target's time went to the scheduler). The heap checks (every 64 steps, and the ending's) run on whichever
-// thread has the turn while the others wait, so statistics() and validate() are exact.
+// most of the target's time went to the scheduler). The heap checks (every 64 steps, and the
+// ending's) run on whichever thread has the turn while the others wait, so statistics() and
+// validate() are exact.
 //
 // The workers live for the whole process (started once, by the first input): starting threads
 // per input would cost more than most inputs. Not in LLVMFuzzerInitialize: AFL++'s driver calls
@@ -39,7 +40,6 @@
 #include <cstdint>
 #include <mutex>
 #include <thread>
-#include <type_traits>
 #include <vector>
 
 #include "heap/allocator.h"
