@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "platform/platform.h"
 #include "support/allocator_fixture.h"
 
 namespace nodealloc {
@@ -17,6 +18,14 @@ namespace {
 class AllocatorTest : public testing::AllocatorFixture {};
 
 TEST(SizeClasses, TableIsValid) { EXPECT_EQ(validate_size_classes(), nullptr); }
+
+// The fast path's table (16-byte steps, up to kMaxTabulatedSize) and the arithmetic behind it
+// give every size the same class, at the table's edge and beyond it.
+TEST(SizeClasses, TheLookupTableAgreesWithTheArithmetic) {
+  for (std::size_t size = 0; size <= kMaxSmallSize + 1; ++size) {
+    ASSERT_EQ(class_for_size(size), compute_class_for_size(size)) << size;
+  }
+}
 
 // buffer_index() divides by a multiplication: exact for every offset of every class's slab.
 TEST(SizeClasses, TheStrideReciprocalDividesEveryOffsetOfASlab) {
@@ -254,6 +263,55 @@ TEST_F(AllocatorTest, LookupIsPureAndFindsHeaderAndNode) {
   EXPECT_EQ(Allocator::lookup(large).class_index, kNoClass);
   allocator_->deallocate(cache(), block);
   allocator_->deallocate(cache(), large);
+}
+
+// A platform that maps but never protects (mprotect refused: a sandbox, or the process at its
+// limit of mappings). A large block needs protect() for its guard page (kLargeGuardPages) and to
+// be held back once freed (kDoubleFree): without it, no large block is handed out in full, and in
+// the other presets a freed one is unmapped at once. Nothing leaks either way.
+class NoProtectPlatform final : public Platform {
+ public:
+  void* map(std::size_t size, std::size_t alignment) noexcept override {
+    void* memory = os_platform().map(size, alignment);
+    if (memory != nullptr) mapped_ += size;
+    return memory;
+  }
+  void unmap(void* memory, std::size_t size) noexcept override {
+    mapped_ -= size;
+    os_platform().unmap(memory, size);
+  }
+  void discard(void* memory, std::size_t size) noexcept override { os_platform().discard(memory, size); }
+  bool protect(void*, std::size_t) noexcept override { return false; }
+  std::size_t mapped() const { return mapped_; }
+
+ private:
+  std::size_t mapped_ = 0;
+};
+
+TEST(AllocatorWithoutProtect, LargeBlocksWorkOrFailCleanly) {
+  NoProtectPlatform platform;
+  {
+    Allocator allocator(AllocatorOptions{&platform});
+    ThreadCache* cache = allocator.claim_cache();
+    ASSERT_NE(cache, nullptr);
+    void* large = allocator.allocate(*cache, std::size_t{1} << 20);
+    if (enabled(Mitigation::kLargeGuardPages)) {
+      EXPECT_EQ(large, nullptr) << "a large block without its guard page";
+    } else {
+      ASSERT_NE(large, nullptr);
+      std::memset(large, 0x5a, std::size_t{1} << 20);
+      const std::size_t before = platform.mapped();
+      allocator.deallocate(*cache, large);
+      EXPECT_LE(platform.mapped() + (std::size_t{1} << 20), before) << "unmapped at once, not held back";
+    }
+    void* small = allocator.allocate(*cache, 100);
+    EXPECT_NE(small, nullptr) << "slab blocks need no protect()";
+    allocator.deallocate(*cache, small);
+    const ValidationResult result = allocator.validate();
+    EXPECT_TRUE(result.ok) << result.message;
+    allocator.release_cache(cache);
+  }
+  EXPECT_EQ(platform.mapped(), 0u);
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <regex>
 #include <vector>
 #include <string>
@@ -341,6 +343,72 @@ TEST(CApi, PrintStatisticsNamesTheTotalsAndEachClassInUse) {
   EXPECT_TRUE(std::regex_search(printed, std::regex("nodealloc:   class +[0-9]+ \\( *[0-9]+ B\\): [1-9][0-9]* live, "
                                                     "[1-9][0-9]* slabs\n")))
       << printed;
+}
+
+// The statistics at exit, asked for by NODEALLOC_OPTIONS=stats=1 or the older NODEALLOC_STATS=1,
+// and only then. Each in a fresh child ("threadsafe" death tests re-run the binary), whose
+// default heap is made by its first call, after the variable is set.
+void allocate_and_exit() {
+  void* block = na_malloc(100);
+  na_free(block);
+  std::exit(block != nullptr ? 0 : 1);  // exit, so that atexit handlers run
+}
+
+TEST(CApi, StatisticsArePrintedAtExitWhenAsked) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        setenv("NODEALLOC_OPTIONS", "stats=1", 1);
+        allocate_and_exit();
+      },
+      ::testing::ExitedWithCode(0), "^nodealloc: in use [0-9]+ B, mapped [1-9][0-9]* B");
+  EXPECT_EXIT(
+      {
+        unsetenv("NODEALLOC_OPTIONS");
+        setenv("NODEALLOC_STATS", "1", 1);
+        allocate_and_exit();
+      },
+      ::testing::ExitedWithCode(0), "^nodealloc: in use [0-9]+ B, mapped [1-9][0-9]* B");
+  EXPECT_EXIT(
+      {
+        unsetenv("NODEALLOC_OPTIONS");
+        setenv("NODEALLOC_STATS", "0", 1);
+        allocate_and_exit();
+      },
+      ::testing::ExitedWithCode(0), "^$");
+}
+
+// A heap that has handed nothing out reports nothing free either (no chunk yet), in a fresh child.
+TEST(CApi, HeapReportsOfAnUnusedHeapAreZero) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        const struct mallinfo2 info = na_mallinfo2();
+        char* text = nullptr;
+        std::size_t length = 0;
+        FILE* stream = open_memstream(&text, &length);
+        const int answer = na_malloc_info(0, stream);
+        std::fclose(stream);
+        const bool ok = info.arena == 0 && info.fordblks == 0 && info.uordblks == 0 && answer == 0 &&
+                        std::strstr(text, "<total type=\"rest\" count=\"0\" size=\"0\"/>") != nullptr;
+        std::free(text);
+        std::exit(ok ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+// A thread that never allocated may ask for memory back: it claims no cache to do so.
+TEST(CApi, ReleaseFreeMemoryFromAThreadWithoutACache) {
+  void* block = na_malloc(100);
+  ASSERT_NE(block, nullptr);
+  std::memset(block, 0x5a, 100);
+  const std::size_t before = nodealloc::default_allocator().statistics().bytes_mapped;
+  std::thread([] { na_release_free_memory(); }).join();
+  EXPECT_LE(nodealloc::default_allocator().statistics().bytes_mapped, before);
+  EXPECT_EQ(static_cast<unsigned char*>(block)[99], 0x5a);
+  const nodealloc::ValidationResult result = nodealloc::default_allocator().validate();
+  EXPECT_TRUE(result.ok) << result.message;
+  na_free(block);
 }
 
 }  // namespace

@@ -320,5 +320,25 @@ TEST(FatalReport, IsOneLineWithPrefixErrorAddressAndDetails) {
   EXPECT_DEATH(header.write_word(57, 1), expected);
 }
 
+// An atomic slot must be word-aligned as well as inside the header: fatal otherwise.
+TEST(FatalReport, AnAtomicWordOffAWordBoundaryIsFatal) {
+  NodeHeader<64> header;
+  EXPECT_EQ(header.atomic_word(8).load(), 0u) << "an aligned slot of a fresh header";
+  EXPECT_DEATH(header.atomic_word(3), "^nodealloc: fatal: header position out of bounds at 0x[0-9a-f]+ "
+                                      "\\(position=3, header_len=64\\)\n$");
+}
+
+// Sums near the top of the address space answer "does not fit" instead of wrapping: the area's
+// end, the first candidate after the back-pointer, and its alignment.
+TEST(BlockAddress, SumsThatWouldWrapDoNotFit) {
+  constexpr std::uintptr_t kTop = std::numeric_limits<std::uintptr_t>::max();
+  EXPECT_EQ(block_address(kTop - 4, 16, 16, 1), 0u);      // area + area_len
+  EXPECT_EQ(block_address(kTop - 3, 2, 16, 0), 0u);       // area + the back-pointer word
+  EXPECT_EQ(block_address(kTop - 100, 50, 4096, 1), 0u);  // aligned up past the top
+  // The same shapes lower down fit.
+  EXPECT_NE(block_address(0x10000, 4096, 16, 1), 0u);
+  EXPECT_NE(block_address(0x10000, 8192, 4096, 1), 0u);
+}
+
 }  // namespace
 }  // namespace nodealloc
