@@ -2,11 +2,11 @@
 //
 //   Model (pure)                          System under test (real memory)
 //   ─────────────────────────────         ──────────────────────────────────────────────
-//   live blocks by id:                    an Allocator (fresh per case, 256 MiB limit)
-//     size, alignment asked for,          on a counting platform, 3 claimed ThreadCaches,
-//     class (or kNoClass), usable,        and id → address of every live block
-//     mapping (large), fill byte and
-//     how long a prefix holds it
+//   AllocatorModel: live blocks by id     an Allocator (fresh per case, 256 MiB limit)
+//     (size, alignment asked for,         on a counting platform, 3 claimed ThreadCaches,
+//     class, usable, room, mapping,       and id → address of every live block
+//     fill byte and how long a prefix
+//     holds it), the exact statistics
 //   the cache commands go through
 //
 // One rc::state::Command per API call: Allocate, AllocateAligned, AllocateZeroed, Reallocate,
@@ -17,11 +17,13 @@
 // apply updates the model, run calls the allocator and then checks the whole heap against the
 // model after every command (check_heap): every block's alignment, usable size (which names a
 // small block's class) and contents, no two blocks overlapping (back-pointers included),
-// statistics() exactly as the model predicts (live blocks per class, large blocks, bytes in use)
-// and validate(). Lookup checks the class itself, and that the lookup wrote nothing.
+// statistics() exactly as the model predicts (AllocatorModel::check: live blocks per class, large
+// blocks, bytes in use, bytes mapped as the platform counts them) and validate(). Lookup checks
+// the class itself, and that the lookup wrote nothing.
 //
-// The model's classes come from class_for() itself: a wrong size-class table shows in
-// size_class_props.cc (and in validate()), not here.
+// The model (tests/support/allocator_model.h) is the allocator fuzz targets' too. Its classes
+// come from a brute-force search of the size-class table, not from class_for(), so a wrong
+// lookup table or class arithmetic shows here as well as in size_class_props.cc.
 //
 // The model predicts every answer, so every request is either one that must succeed or one that
 // must fail whatever the heap holds (alignment not a power of two, a product that overflows, a
@@ -30,7 +32,7 @@
 // block, releasing every cache and all free memory: the heap must then hold no chunk (only the
 // caches and small metadata), and once the Allocator is gone the platform must have nothing mapped.
 //
-// The model mirrors two documented layouts: a large block's mapping (large/large_blocks.h) and
+// The model predicts two documented layouts: a large block's mapping (large/large_blocks.h) and
 // reallocate()'s rule for keeping a block in place (heap/allocator.cc).
 //
 // 100 cases of up to 100 commands by default. Many more:
@@ -56,12 +58,15 @@
 
 #include "heap/allocator.h"
 #include "platform/platform.h"
+#include "support/allocator_model.h"
 #include "support/failing_platform.h"
 
 namespace nodealloc {
 namespace {
 
+using testing::AllocatorModel;
 using testing::FailingPlatform;
+using testing::ModelBlock;
 
 constexpr std::size_t kMiB = std::size_t{1} << 20;
 constexpr std::size_t kMemoryLimit = 256 * kMiB;
@@ -80,104 +85,20 @@ constexpr std::size_t kLargeBudget = 96 * kMiB;
 // ---------------------------------------------------------------------------------------------
 // The model.
 
-struct ModelBlock {
-  std::size_t size = 0;         // bytes asked for (the last reallocate's size)
-  std::size_t alignment = 1;    // alignment asked for
-  unsigned class_index = kNoClass;
-  std::size_t usable = 0;       // what usable_size() must say
-  std::size_t room = 0;         // the bytes it occupies: its class's usable size, a large block's
-                                // to its end (usable_size, unless kCanaries makes that the request)
-  std::size_t mapping = 0;      // large blocks: bytes their mapping takes
-  std::uint8_t fill = 0;        // the first `filled` bytes hold `fill`
-  std::size_t filled = 0;
-};
-
 struct Model {
-  std::map<std::uint64_t, ModelBlock> blocks;
+  AllocatorModel<std::uint64_t> heap{kMemoryLimit};  // by id
   std::uint64_t next_id = 1;
   unsigned cache = 0;  // the cache commands go through
 
-  std::size_t large_mapped() const {
-    std::size_t total = 0;
-    for (const auto& [id, block] : blocks) total += block.mapping;
-    return total;
-  }
   bool within_budget() const {
-    if (blocks.size() > kMaxLiveBlocks || large_mapped() > kLargeBudget) return false;
-    return std::all_of(blocks.begin(), blocks.end(),
+    if (heap.size() > kMaxLiveBlocks || heap.large_mapped() > kLargeBudget) return false;
+    return std::all_of(heap.begin(), heap.end(),
                        [](const auto& entry) { return entry.second.mapping <= kMaxLargeMapping; });
   }
-  std::vector<std::uint64_t> ids() const {
-    std::vector<std::uint64_t> result;
-    for (const auto& [id, block] : blocks) result.push_back(id);
-    return result;
-  }
 };
 
-std::uint8_t pattern_of(std::uint64_t id) { return static_cast<std::uint8_t>((id * 167 + 0x5b) % 255 + 1); }
-
-// A large block (large/large_blocks.h): a header page, then the block at the first address
-// aligned to `alignment` that leaves a word for its back-pointer, in a mapping aligned to
-// max(alignment, page) whose length is header page + alignment + size rounded up to pages. The
-// block is usable to the end of the mapping. With kLargeGuardPages (full preset) a guard page
-// follows, and the block ends against it instead: its start is the guard's address minus the
-// size, rounded down to the alignment. nullopt when the mapping overflows or exceeds the whole
-// memory limit: no heap state can serve that.
-struct LargeLayout {
-  std::size_t mapping;
-  std::size_t usable;
-};
-std::optional<LargeLayout> large_layout(std::size_t size, std::size_t alignment) {
-  __extension__ using Wide = unsigned __int128;
-  const Wide page = page_size();
-  const Wide align = std::max(alignment, kMinAlignment);
-  const Wide body = (page + align + size + page - 1) / page * page;  // all but the guard
-  const Wide guard = enabled(Mitigation::kLargeGuardPages) ? page : 0;
-  if (body + guard > kMemoryLimit) return std::nullopt;
-  const Wide offset = guard != 0 ? (body - size) / align * align  // against the guard
-                                 : (page + kWordSize + align - 1) / align * align;
-  return LargeLayout{static_cast<std::size_t>(body + guard), static_cast<std::size_t>(body - offset)};
-}
-
-// What allocate_aligned(size, alignment) must hand out, or nullopt when it must give nullptr.
 std::optional<ModelBlock> expected_block(std::size_t size, std::size_t alignment) {
-  if (!is_power_of_two(alignment)) return std::nullopt;
-  ModelBlock block;
-  block.size = size;
-  block.alignment = alignment;
-  // With kCanaries (full preset) a slab block also holds the canary's trailer, and usable_size
-  // is the requested size.
-  block.class_index = canary::class_for_request(size, alignment);
-  if (block.class_index != kNoClass) {
-    block.room = size_class(block.class_index).usable;
-    block.usable = canary::kOn ? size : block.room;
-    return block;
-  }
-  const std::optional<LargeLayout> layout = large_layout(size, alignment);
-  if (!layout) return std::nullopt;
-  block.room = layout->usable;
-  block.usable = canary::kOn ? size : block.room;
-  block.mapping = layout->mapping;
-  return block;
-}
-
-// What reallocate(block, size) must leave: the same block resized (its class still the one for
-// the size, or a large block the size still half fills), else a fresh 16-aligned block holding
-// the old contents. nullopt when it must fail and leave the block intact.
-std::optional<ModelBlock> expected_realloc(const ModelBlock& old, std::size_t size) {
-  const bool same_class = old.class_index != kNoClass && canary::class_for_request(size) == old.class_index;
-  const bool large_fits = old.class_index == kNoClass && size <= old.room && size >= old.room / 2;
-  ModelBlock result = old;
-  if (!same_class && !large_fits) {
-    const std::optional<ModelBlock> moved = expected_block(size, kMinAlignment);
-    if (!moved) return std::nullopt;
-    result = *moved;
-    result.fill = old.fill;
-  }
-  result.size = size;
-  if (canary::kOn) result.usable = size;
-  result.filled = std::min(old.filled, size);
-  return result;
+  return testing::expected_block(size, alignment, kMemoryLimit);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,7 +108,8 @@ std::optional<ModelBlock> expected_realloc(const ModelBlock& old, std::size_t si
 std::uintptr_t address(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
 
 struct Sut {
-  explicit Sut(Platform& platform) : allocator(AllocatorOptions{&platform, kMemoryLimit}) {
+  explicit Sut(FailingPlatform& platform)
+      : platform(platform), allocator(AllocatorOptions{&platform, kMemoryLimit}) {
     for (ThreadCache*& cache : caches) {
       cache = allocator.claim_cache();
       RC_ASSERT(address(cache) != 0u);
@@ -202,6 +124,7 @@ struct Sut {
     return found->second;
   }
 
+  FailingPlatform& platform;
   Allocator allocator;
   ThreadCache* caches[kCaches] = {};
   std::map<std::uint64_t, void*> blocks;
@@ -241,23 +164,17 @@ void check_valid(Allocator& allocator) {
 
 // The whole heap against the model, after every command.
 void check_heap(const Model& model, Sut& sut) {
-  RC_ASSERT(sut.blocks.size() == model.blocks.size());
+  RC_ASSERT(sut.blocks.size() == model.heap.size());
   std::vector<std::pair<std::uintptr_t, std::uintptr_t>> spans;  // back-pointer to usable end
-  std::size_t live[kClassCount] = {};
-  std::size_t live_large = 0;
-  std::size_t in_use = 0;
-  for (const auto& [id, expected] : model.blocks) {
+  for (const auto& [id, expected] : model.heap) {
     void* block = sut.block(id);
     const auto address = reinterpret_cast<std::uintptr_t>(block);
-    RC_ASSERT(address % std::max(expected.alignment, kMinAlignment) == 0u);
+    RC_ASSERT(address % expected.address_alignment() == 0u);
     // The usable size names a small block's class; Lookup checks the class itself (not here, so
     // that a lookup that writes shows the first time Lookup meets the block).
-    RC_ASSERT(sut.allocator.usable_size(block) == expected.usable);
+    RC_ASSERT(sut.allocator.usable_size(block) == expected.usable());
     check_contents(id, expected, block, /*sample=*/true);
     spans.emplace_back(address - kWordSize, address + expected.room);
-    if (expected.class_index == kNoClass) ++live_large;
-    else ++live[expected.class_index];
-    in_use += expected.room;
   }
   std::sort(spans.begin(), spans.end());
   for (std::size_t i = 1; i < spans.size(); ++i) {
@@ -268,15 +185,9 @@ void check_heap(const Model& model, Sut& sut) {
     RC_ASSERT(spans[i - 1].second <= spans[i].first);
   }
 
-  const Statistics stats = sut.allocator.statistics();
-  for (unsigned c = 0; c < kClassCount; ++c) {
-    if (stats.live_blocks[c] != live[c]) RC_LOG() << "statistics: class " << c << '\n';
-    RC_ASSERT(stats.live_blocks[c] == live[c]);
-  }
-  RC_ASSERT(stats.live_large_blocks == live_large);
-  RC_ASSERT(stats.bytes_in_use == in_use);
-  RC_ASSERT(stats.bytes_in_use <= stats.bytes_mapped);
-  RC_ASSERT(stats.bytes_mapped <= kMemoryLimit);
+  const testing::Mismatch mismatch = model.heap.check(sut.allocator.statistics(), sut.platform.mapped());
+  if (mismatch) RC_LOG() << mismatch.text << '\n';
+  RC_ASSERT(!mismatch);
   check_valid(sut.allocator);
 }
 
@@ -350,17 +261,17 @@ struct HeapCommand : Command {
 // A command on one live block, picked from the model when generated.
 struct BlockCommand : HeapCommand {
   explicit BlockCommand(const Model& s0) {
-    RC_PRE(!s0.blocks.empty());
-    id = *rc::gen::elementOf(s0.ids());
+    RC_PRE(!s0.heap.empty());
+    id = *rc::gen::elementOf(s0.heap.keys());
   }
-  void checkPreconditions(const Model& s0) const override { RC_PRE(s0.blocks.count(id) != 0u); }
+  void checkPreconditions(const Model& s0) const override { RC_PRE(s0.heap.contains(id)); }
   std::uint64_t id = 0;
 };
 
 // Records a new block in the model, or nothing when the call must fail.
 void add_block(Model& s0, const std::optional<ModelBlock>& block) {
   if (!block) return;
-  s0.blocks[s0.next_id] = *block;
+  s0.heap.add(s0.next_id, *block);
   ++s0.next_id;
 }
 
@@ -452,29 +363,29 @@ struct Reallocate final : HeapCommand {
   std::size_t size = 0;
 
   explicit Reallocate(const Model& s0) {
-    if (s0.blocks.empty() || *rc::gen::inRange(0, 10) == 0) {
+    if (s0.heap.empty() || *rc::gen::inRange(0, 10) == 0) {
       id.reset();
       size = *request_sizes();
       return;
     }
-    id = *rc::gen::elementOf(s0.ids());
+    id = *rc::gen::elementOf(s0.heap.keys());
     // Half the time a size near the block's own, where it may stay in place: within its class,
     // or a large block still at least half used.
-    const std::size_t room = s0.blocks.at(*id).room;
+    const std::size_t room = s0.heap.at(*id).room;
     size = *rc::gen::weightedOneOf<std::size_t>(
         {{1, request_sizes()}, {1, rc::gen::inRange<std::size_t>(room / 2, room + 2)}});
   }
 
   std::optional<ModelBlock> expected(const Model& s0) const {
-    return id ? expected_realloc(s0.blocks.at(*id), size) : expected_block(size, kMinAlignment);
+    return id ? testing::expected_realloc(s0.heap.at(*id), size, kMemoryLimit) : expected_block(size, kMinAlignment);
   }
   void checkPreconditions(const Model& s0) const override {
-    RC_PRE(!id || s0.blocks.count(*id) != 0u);
+    RC_PRE(!id || s0.heap.contains(*id));
     RC_PRE(nextState(s0).within_budget());
   }
   void apply(Model& s0) const override {
     if (!id) return add_block(s0, expected(s0));
-    if (const std::optional<ModelBlock> block = expected(s0)) s0.blocks[*id] = *block;
+    if (const std::optional<ModelBlock> block = expected(s0)) s0.heap.replace(*id, *block);
   }
   void act(const Model& s0, Sut& sut) const override {
     if (!id) {
@@ -482,11 +393,11 @@ struct Reallocate final : HeapCommand {
       return;
     }
     void* old = sut.block(*id);
-    check_contents(*id, s0.blocks.at(*id), old, /*sample=*/false);
+    check_contents(*id, s0.heap.at(*id), old, /*sample=*/false);
     void* block = sut.allocator.reallocate(sut.cache(s0), old, size);
     if (!expected(s0)) {
       RC_ASSERT(address(block) == 0u);
-      check_contents(*id, s0.blocks.at(*id), old, /*sample=*/false);  // intact
+      check_contents(*id, s0.heap.at(*id), old, /*sample=*/false);  // intact
       return;
     }
     RC_ASSERT(address(block) != 0u);
@@ -503,10 +414,10 @@ struct Reallocate final : HeapCommand {
 
 struct Free final : BlockCommand {
   using BlockCommand::BlockCommand;
-  void apply(Model& s0) const override { s0.blocks.erase(id); }
+  void apply(Model& s0) const override { s0.heap.remove(id); }
   void act(const Model& s0, Sut& sut) const override {
     void* block = sut.block(id);
-    check_contents(id, s0.blocks.at(id), block, /*sample=*/false);
+    check_contents(id, s0.heap.at(id), block, /*sample=*/false);
     sut.allocator.deallocate(sut.cache(s0), block);
     sut.blocks.erase(id);
   }
@@ -518,7 +429,7 @@ struct Lookup final : BlockCommand {
   using BlockCommand::BlockCommand;
   void act(const Model& s0, Sut& sut) const override {
     void* block = sut.block(id);
-    const ModelBlock& expected = s0.blocks.at(id);
+    const ModelBlock& expected = s0.heap.at(id);
     // The header as the back-pointer names it, and its bytes, before any lookup.
     SlabHeader* header = SlabNode::header_of(block);
     RC_ASSERT(address(header) != 0u);
@@ -534,7 +445,9 @@ struct Lookup final : BlockCommand {
     RC_ASSERT(info.class_index == expected.class_index);
     // A small block is in class_for(size, alignment) (after an in-place reallocate too); a large
     // one reports kNoClass, whatever its size.
-    if (info.class_index != kNoClass) RC_ASSERT(info.class_index == canary::class_for_request(expected.size, expected.alignment));
+    if (info.class_index != kNoClass) {
+      RC_ASSERT(info.class_index == testing::reference_class(expected.size, expected.address_alignment()));
+    }
     const BlockInfo again = Allocator::lookup(block);
     RC_ASSERT(address(again.header) == address(info.header));
     RC_ASSERT(address(again.node) == address(info.node));
@@ -554,21 +467,17 @@ struct UsableSize final : BlockCommand {
   using BlockCommand::BlockCommand;
   void act(const Model& s0, Sut& sut) const override {
     const std::size_t usable = sut.allocator.usable_size(sut.block(id));
-    RC_ASSERT(usable >= s0.blocks.at(id).size);
-    RC_ASSERT(usable == s0.blocks.at(id).usable);
+    RC_ASSERT(usable >= s0.heap.at(id).size);
+    RC_ASSERT(usable == s0.heap.at(id).usable());
   }
   void show(std::ostream& os) const override { os << "UsableSize(#" << id << ")"; }
 };
 
 struct WritePattern final : BlockCommand {
   using BlockCommand::BlockCommand;
-  void apply(Model& s0) const override {
-    ModelBlock& block = s0.blocks.at(id);
-    block.fill = pattern_of(id);
-    block.filled = block.size;
-  }
+  void apply(Model& s0) const override { s0.heap.fill(id, testing::fill_byte(id)); }
   void act(const Model& s0, Sut& sut) const override {
-    std::memset(sut.block(id), pattern_of(id), s0.blocks.at(id).size);
+    std::memset(sut.block(id), testing::fill_byte(id), s0.heap.at(id).size);
   }
   void show(std::ostream& os) const override { os << "WritePattern(#" << id << ")"; }
 };
@@ -576,7 +485,7 @@ struct WritePattern final : BlockCommand {
 struct CheckPattern final : BlockCommand {
   using BlockCommand::BlockCommand;
   void act(const Model& s0, Sut& sut) const override {
-    check_contents(id, s0.blocks.at(id), sut.block(id), /*sample=*/false);
+    check_contents(id, s0.heap.at(id), sut.block(id), /*sample=*/false);
   }
   void show(std::ostream& os) const override { os << "CheckPattern(#" << id << ")"; }
 };

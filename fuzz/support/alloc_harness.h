@@ -28,36 +28,41 @@
 // KiB), sometimes absurd (SIZE_MAX - k, any u64); alignments are every power of two up to 2^21,
 // plus non-powers (which must give nullptr) and huge powers.
 //
-// The model: every live block by address (a FlatMap, to check overlaps in O(log n)) with its id,
-// requested size, alignment, usable size, the class lookup() must report, and whether it still
-// holds allocate_zeroed's zeros. A block's contents are its fill byte (derived from its id, never
-// 0) over its requested size (sampled beyond 4 KiB: for_each_sampled), written by the harness
-// when the block is handed out, so any write by the allocator into a live block, or any two
-// blocks sharing memory, shows up as a wrong byte. Only the requested bytes are touched: the rest
-// of the usable size is poisoned for ASan.
+// The model: the one the stateful property uses too (tests/support/allocator_model.h), keyed by
+// address (a FlatMap, to check overlaps in O(log n)): every live block's requested size,
+// alignment, class, usable size, room, mapping and contents, the exact statistics, and the exact
+// prediction of every block an allocating call hands out. Beside it the harness keeps the live
+// blocks in pick order, each with its id (its fill byte and samples). A block's contents are its
+// fill byte (derived from its id, never 0) over its requested size (sampled beyond 4 KiB:
+// for_each_sampled), written by the harness when the block is handed out, or allocate_zeroed's
+// zeros, so any write by the allocator into a live block, or any two blocks sharing memory, shows
+// up as a wrong byte. Only the requested bytes are touched: the rest of the usable size is
+// poisoned for ASan.
 //
 // What is checked, and why:
 // - after each operation, on the blocks it touched: alignment as asked (and at least 16, as
-//   malloc promises), usable_size() exact for a class and bounded for a large block, the block and
-//   its back-pointer word overlap no other live block, contents intact (a realloc keeps the prefix
-//   both sizes share), lookup() names a header and the expected class and writes nothing. The
-//   expected class is found by brute force over the class table (reference_class), not by
-//   class_for(), so the allocator's lookup table and arithmetic are checked, not repeated;
+//   malloc promises), usable_size() and the room exactly as the model predicts (a class's usable
+//   size, a large block's layout), the block and its back-pointer word overlap no other live
+//   block, contents intact (a realloc keeps the prefix both sizes share, and stays in place
+//   exactly when the model says), lookup() names a header and the expected class and writes
+//   nothing. The expected class is found by brute force over the class table (reference_class),
+//   not by class_for(), so the allocator's lookup table and arithmetic are checked, not repeated;
 // - every nullptr: right only if the request is impossible (not a power of two, count * size
-//   overflows, more than the limit), or the platform refused a map() during the call, or the
-//   limit leaves no room (a chunk for a small request, the block plus alignment and two pages for
-//   a large one, plus 64 KiB for the heap's tables). So the allocator may neither hand out the
-//   impossible nor fail spuriously;
+//   overflows, a mapping beyond the limit), or the platform refused a map() during the call, or
+//   the limit leaves no room (a chunk for a small request, a large block's mapping, plus 64 KiB
+//   for the heap's tables). So the allocator may neither hand out the impossible nor fail
+//   spuriously;
 // - after a failed call, no byte stays mapped that was not mapped before (nothing leaked);
 // - claim_cache() returns a dormant cache whenever one exists (its slabs must not be stranded);
 // - every 64 steps, on kCheckHeap and at the end (check_heap): statistics() against the model
-//   (live blocks per class, large blocks, bytes_in_use as the sum of usable sizes, bytes_mapped
-//   equal to what the platform has mapped and within the limit, dirty bytes within the pool's
-//   bound), validate(), the heap's own walk of its invariants, and check_block() on the next
-//   kSweepBlocks live blocks, a cursor going round them. Not every block each time: inputs the
-//   fuzzer grew were hundreds of one-byte checks over a thousand blocks, and rereading them all
-//   was nine tenths of their time. Nothing goes unchecked for it: every block is checked whole
-//   whenever an operation picks it and before it is freed, and the ending frees them all;
+//   (AllocatorModel::check: live blocks per class, large blocks, bytes_in_use as the sum of
+//   rooms, bytes_mapped equal to what the platform has mapped and within the limit, dirty bytes
+//   within the pool's bound), validate(), the heap's own walk of its invariants, and
+//   check_block() on the next kSweepBlocks live blocks, a cursor going round them. Not every
+//   block each time: inputs the fuzzer grew were hundreds of one-byte checks over a thousand
+//   blocks, and rereading them all was nine tenths of their time. Nothing goes unchecked for it:
+//   every block is checked whole whenever an operation picks it and before it is freed, and the
+//   ending frees them all;
 // - at the end, after freeing everything through the lanes and releasing every cache: no byte in
 //   use, and after release_free_memory() no slab and no chunk left, only the caches' own mappings
 //   and the heap's small tables (the target checks that destroying the Allocator leaves the
@@ -73,13 +78,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
+#include <optional>
 #include <vector>
 
 #include "heap/allocator.h"
 #include "pool/chunk.h"
 #include "pool/pool.h"
 #include "size_class/size_classes.h"
-#include "support/flat_map.h"
+#include "support/allocator_model.h"
 #include "support/fuzz_check.h"
 #include "support/fuzz_input.h"
 #include "support/scripted_platform.h"
@@ -132,7 +138,11 @@ class AllocHarness {
   static constexpr unsigned kMaxLargeBurst = 4;
 
   AllocHarness(Allocator& allocator, ScriptedPlatform& platform, unsigned lanes)
-      : allocator_(allocator), platform_(platform), limit_(allocator.memory_limit()), lanes_(lanes) {
+      : allocator_(allocator),
+        platform_(platform),
+        limit_(allocator.memory_limit()),
+        lanes_(lanes),
+        model_(allocator.memory_limit()) {
     FUZZ_CHECK(lanes >= 1 && lanes <= kMaxLanes);
   }
   AllocHarness(const AllocHarness&) = delete;
@@ -241,7 +251,7 @@ class AllocHarness {
     ThreadCache* cache = ensure_cache();
     if (cache == nullptr) return;
     for (std::size_t i = live_.size(); i-- > 0;) {
-      if (everything || blocks_.at(live_[i]).id % lanes_ == lane_) free_at(*cache, i);
+      if (everything || live_[i].id % lanes_ == lane_) free_at(*cache, i);
     }
   }
 
@@ -277,7 +287,7 @@ class AllocHarness {
   void check_heap() {
     for (std::size_t i = 0; i < kSweepBlocks && i < live_.size(); ++i) {
       sweep_ = (sweep_ + 1) % live_.size();
-      check_block(to_pointer(live_[sweep_]), blocks_.at(live_[sweep_]));
+      check_block(live_[sweep_]);
     }
     check_statistics(allocator_.statistics());
     check_valid();
@@ -305,18 +315,14 @@ class AllocHarness {
   std::size_t live_blocks() const { return live_.size(); }
 
  private:
-  struct ShadowBlock {
-    std::uint32_t id;
-    std::size_t size;       // requested
-    std::size_t alignment;  // what the address must be a multiple of (at least 16)
-    std::size_t usable;     // usable_size() when placed; a block keeps it while it lives
-    std::size_t room;       // the bytes it occupies: its class's usable size, a large block's to
-                            // its end (usable_size, unless kCanaries makes that the requested size)
-    unsigned class_index;   // what lookup() must say: the block's class, or kNoClass
-    bool zeroed;            // holds allocate_zeroed's zeros, not yet filled
-  };
+  using ModelBlock = testing::ModelBlock;
+  using Wide = testing::WideSize;
 
-  __extension__ using Wide = unsigned __int128;  // sums of sizes and alignments never wrap
+  // A live block as picks find it: where it is (its key in the model), and its id.
+  struct LiveBlock {
+    std::uintptr_t address;
+    std::uint64_t id;
+  };
 
   // A cache's mapping: a few pages at most (sizeof(ThreadCache) is about 1.5 KiB).
   static constexpr std::size_t kCacheRoom = std::size_t{64} << 10;
@@ -326,23 +332,6 @@ class AllocHarness {
   static constexpr std::size_t kMetadataRoom = std::size_t{64} << 10;
 
   static void* to_pointer(std::uintptr_t address) { return reinterpret_cast<void*>(address); }
-
-  static std::uint8_t fill_byte(std::uint32_t id) {
-    const auto value = static_cast<std::uint8_t>(id * 0x3d + 0x11);
-    return value != 0 ? value : 0x5a;  // never 0, so zeros and fill never look alike
-  }
-
-  // The class a request must get, by brute force over the table: the smallest class that holds
-  // `size` at `alignment`. Written apart from class_for() (a lookup table and arithmetic), so the
-  // harness checks the lookup instead of repeating it.
-  // With kCanaries a slab block also holds the canary's trailer word after the request.
-  static unsigned reference_class(std::size_t size, std::size_t alignment) {
-    const Wide needed = Wide{size} + canary::kTrailerBytes;
-    for (unsigned c = 0; c < kClassCount; ++c) {
-      if (size_class(c).usable >= needed && size_class(c).natural_alignment >= alignment) return c;
-    }
-    return kNoClass;
-  }
 
   // The bytes the allocator says the block occupies, from its header.
   static std::size_t room_of(const void* block) {
@@ -363,7 +352,7 @@ class AllocHarness {
   static constexpr std::size_t kSampleBytes = 64;
   static constexpr unsigned kSamples = 4;
   template <class Visit>
-  static void for_each_sampled(std::uint32_t id, std::size_t size, std::size_t limit, Visit&& visit) {
+  static void for_each_sampled(std::uint64_t id, std::size_t size, std::size_t limit, Visit&& visit) {
     auto cut = [&](std::size_t offset, std::size_t length) {
       if (offset < limit) visit(offset, std::min(length, limit - offset));
     };
@@ -372,7 +361,7 @@ class AllocHarness {
       return;
     }
     cut(0, kEdgeBytes);
-    std::uint64_t state = (std::uint64_t{id} + 1) * 0x9e3779b97f4a7c15ULL;
+    std::uint64_t state = (id + 1) * 0x9e3779b97f4a7c15ULL;
     for (unsigned k = 0; k < kSamples; ++k) {
       state ^= state >> 29;
       state *= 0xbf58476d1ce4e5b9ULL;
@@ -403,7 +392,7 @@ class AllocHarness {
   }
 
   // Whether the sampled bytes of the block (id, size) hold `value`, up to `limit`.
-  static bool holds(const void* block, std::uint32_t id, std::size_t size, std::uint8_t value,
+  static bool holds(const void* block, std::uint64_t id, std::size_t size, std::uint8_t value,
                     std::size_t limit = SIZE_MAX) {
     const auto* bytes = static_cast<const unsigned char*>(block);
     bool intact = true;
@@ -412,7 +401,7 @@ class AllocHarness {
     });
     return intact;
   }
-  static void write(void* block, std::uint32_t id, std::size_t size, std::uint8_t value) {
+  static void write(void* block, std::uint64_t id, std::size_t size, std::uint8_t value) {
     auto* bytes = static_cast<unsigned char*>(block);
     for_each_sampled(id, size, size, [&](std::size_t offset, std::size_t length) {
       std::memset(bytes + offset, value, length);
@@ -455,15 +444,15 @@ class AllocHarness {
 
   bool no_room(Wide needed) const { return Wide{platform_.mapped()} + needed > limit_; }
 
-  // After a nullptr for (size, alignment): the request was impossible, or the platform refused a
-  // map() since `refusals`, or the limit leaves no room for the mapping it needs.
+  // After a nullptr for (size, alignment): the request was impossible (the model predicts no
+  // block), or the platform refused a map() since `refusals`, or the limit leaves no room for
+  // the mapping it needs.
   void expect_failure_allowed(std::size_t size, std::size_t alignment, std::uint64_t refusals) const {
-    if (!std::has_single_bit(alignment) || size > limit_) return;
+    const std::optional<ModelBlock> expected = testing::expected_block(size, alignment, limit_);
+    if (!expected) return;
     if (platform_.refusals() != refusals) return;
-    const std::size_t align = std::max(alignment, kMinAlignment);
-    const Wide needed = kMetadataRoom + (reference_class(size, align) != kNoClass
-                                             ? Wide{kChunkSize}
-                                             : Wide{size} + align + 2 * Wide{page_size()});
+    const Wide mapping = expected->class_index != kNoClass ? Wide{kChunkSize} : Wide{expected->mapping};
+    const Wide needed = kMetadataRoom + mapping;
     if (!no_room(needed)) {
       std::fprintf(stderr, "fuzz: nullptr for size %zu alignment %zu with %zu of %zu bytes mapped\n",
                    size, alignment, platform_.mapped(), limit_);
@@ -471,22 +460,16 @@ class AllocHarness {
     FUZZ_CHECK(no_room(needed));
   }
 
-  // After a block for (size, alignment): the request was possible.
-  void expect_possible(std::size_t size, std::size_t alignment) const {
-    FUZZ_CHECK(std::has_single_bit(alignment));
-    FUZZ_CHECK(size <= limit_);
-  }
-
   // --- placing and checking blocks -------------------------------------------------------------
 
-  void check_lookup(const void* block, const ShadowBlock& shadow) const {
+  void check_lookup(const void* block, const ModelBlock& expected) const {
     const BlockInfo info = Allocator::lookup(block);
     FUZZ_CHECK(info.header != nullptr);
-    FUZZ_CHECK_EQ(info.class_index, shadow.class_index);
+    FUZZ_CHECK_EQ(info.class_index, expected.class_index);
     FUZZ_CHECK(info.node != nullptr && info.node + kWordSize <= static_cast<const std::byte*>(block));
-    if (shadow.class_index != kNoClass) {
-      const std::size_t slab_bytes = std::size_t{size_class(shadow.class_index).slab_pages} * kSlabPageSize;
-      FUZZ_CHECK(static_cast<const std::byte*>(block) + shadow.room <= info.node + slab_bytes);
+    if (expected.class_index != kNoClass) {
+      const std::size_t slab_bytes = std::size_t{size_class(expected.class_index).slab_pages} * kSlabPageSize;
+      FUZZ_CHECK(static_cast<const std::byte*>(block) + expected.room <= info.node + slab_bytes);
     }
     // Pure: the header reads the same before and after, and so does a second lookup.
     std::array<std::byte, SlabHeader::kLength> before;
@@ -498,82 +481,82 @@ class AllocHarness {
     FUZZ_CHECK(std::memcmp(before.data(), info.header->bytes().data(), before.size()) == 0);
   }
 
-  void check_block(void* block, const ShadowBlock& shadow) const {
-    FUZZ_CHECK(reinterpret_cast<std::uintptr_t>(block) % shadow.alignment == 0);
-    FUZZ_CHECK_EQ(allocator_.usable_size(block), shadow.usable);
-    FUZZ_CHECK(shadow.usable >= shadow.size);
-    FUZZ_CHECK(shadow.room >= shadow.usable);
-    check_lookup(block, shadow);
-    if (!holds(block, shadow.id, shadow.size, shadow.zeroed ? 0 : fill_byte(shadow.id))) {
-      std::fprintf(stderr, "fuzz: block %u at %p (size %zu) lost its contents\n", shadow.id, block,
-                   shadow.size);
+  // Whether the block holds what the model says: its fill (or zeros) over the first `filled` of
+  // its requested bytes, sampled as they were written.
+  static bool intact(const void* block, std::uint64_t id, const ModelBlock& model) {
+    return holds(block, id, model.size, model.fill, model.filled);
+  }
+
+  void check_block(void* block, std::uint64_t id, const ModelBlock& model) const {
+    FUZZ_CHECK(reinterpret_cast<std::uintptr_t>(block) % model.address_alignment() == 0);
+    FUZZ_CHECK_EQ(allocator_.usable_size(block), model.usable());
+    FUZZ_CHECK(model.usable() >= model.size);
+    FUZZ_CHECK(model.room >= model.usable());
+    check_lookup(block, model);
+    if (!intact(block, id, model)) {
+      std::fprintf(stderr, "fuzz: block %llu at %p (size %zu) lost its contents\n",
+                   static_cast<unsigned long long>(id), block, model.size);
     }
-    FUZZ_CHECK(holds(block, shadow.id, shadow.size, shadow.zeroed ? 0 : fill_byte(shadow.id)));
+    FUZZ_CHECK(intact(block, id, model));
+  }
+  void check_block(const LiveBlock& live) const {
+    check_block(to_pointer(live.address), live.id, model_.at(live.address));
   }
 
-  // [block - 8, block + room): the block and the back-pointer in front of it.
-  static std::uintptr_t extent_begin(std::uintptr_t address) { return address - kWordSize; }
-  static std::uintptr_t extent_end(std::uintptr_t address, const ShadowBlock& shadow) {
-    return address + shadow.room;
-  }
-
-  void check_no_overlap(std::uintptr_t address, const ShadowBlock& shadow) const {
-    const auto next = blocks_.lower_bound(address);
-    FUZZ_CHECK(next == blocks_.end() || extent_end(address, shadow) <= extent_begin(next->first));
-    if (next != blocks_.begin()) {
+  // [block - 8, block + room): the block and the back-pointer in front of it, against its
+  // neighbours in the model.
+  void check_no_overlap(std::uintptr_t address, std::size_t room) const {
+    const auto next = model_.lower_bound(address);
+    FUZZ_CHECK(next == model_.end() || address + room <= next->first - kWordSize);
+    if (next != model_.begin()) {
       const auto previous = std::prev(next);
-      FUZZ_CHECK(extent_end(previous->first, previous->second) <= extent_begin(address));
+      FUZZ_CHECK(previous->first + previous->second.room <= address - kWordSize);
     }
   }
 
-  // Takes a block the allocator just handed out into the model: checks where it is and what it
-  // says about itself, then writes its contents. `zeroed`: it must hold zeros now.
-  void place(void* block, std::uint32_t id, std::size_t size, std::size_t alignment, unsigned class_index,
-             bool zeroed) {
+  // Checks a block the allocator just handed out against the model's prediction: where it is,
+  // what it says about itself, and, `zeroed`, that it holds zeros; otherwise writes its fill.
+  // Returns its record, its whole size now holding the zeros or the fill. `id`: the block's, new
+  // or (a moved realloc) its old one.
+  ModelBlock take(void* block, std::uint64_t id, ModelBlock expected, bool zeroed) const {
     const auto address = reinterpret_cast<std::uintptr_t>(block);
-    ShadowBlock shadow{id, size, std::max(alignment, kMinAlignment), allocator_.usable_size(block),
-                       room_of(block), class_index, zeroed};
-    FUZZ_CHECK(address % shadow.alignment == 0);
-    // usable_size: the class's usable size, or a large block's room; with kCanaries, exactly the
-    // requested size (the rest of the room is the canary's).
-    if (canary::kOn) FUZZ_CHECK_EQ(shadow.usable, size);
-    if (class_index != kNoClass) {
-      FUZZ_CHECK_EQ(shadow.room, std::size_t{size_class(class_index).usable});
-      if (!canary::kOn) FUZZ_CHECK_EQ(shadow.usable, shadow.room);
-    } else {
-      // One mapping per large block: the waste is the room to align it and the page rounding.
-      FUZZ_CHECK(shadow.room >= size);
-      if (!canary::kOn) FUZZ_CHECK_EQ(shadow.usable, shadow.room);
-      FUZZ_CHECK(Wide{shadow.room} < Wide{size} + shadow.alignment + 2 * Wide{page_size()});
-    }
-    check_no_overlap(address, shadow);
-    if (zeroed) FUZZ_CHECK(holds(block, id, size, 0));
-    else write(block, id, size, fill_byte(id));
-    check_lookup(block, shadow);
-    blocks_.emplace(address, shadow);
-    live_.push_back(address);
-    ++class_counts_[class_index];
-    bytes_in_use_ += shadow.room;
+    FUZZ_CHECK(address % expected.address_alignment() == 0);
+    FUZZ_CHECK_EQ(allocator_.usable_size(block), expected.usable());
+    FUZZ_CHECK_EQ(room_of(block), expected.room);
+    check_no_overlap(address, expected.room);
+    expected.fill = zeroed ? 0 : testing::fill_byte(id);
+    expected.filled = expected.size;
+    if (zeroed) FUZZ_CHECK(intact(block, id, expected));
+    else write(block, id, expected.size, expected.fill);
+    check_lookup(block, expected);
+    return expected;
   }
 
-  // Takes live_[index] out of the model (the caller freed it or is about to).
-  ShadowBlock forget(std::size_t index) {
-    const std::uintptr_t address = live_[index];
-    const auto found = blocks_.find(address);
-    const ShadowBlock shadow = found->second;
-    blocks_.erase(found);
+  // Into the model and the picks, and out of them again.
+  void track(void* block, std::uint64_t id, const ModelBlock& record) {
+    const auto address = reinterpret_cast<std::uintptr_t>(block);
+    const bool added = model_.add(address, record);
+    FUZZ_CHECK(added);  // not while a block at that address is live
+    live_.push_back(LiveBlock{address, id});
+  }
+  void untrack(std::size_t index) {
+    model_.remove(live_[index].address);
     live_[index] = live_.back();
     live_.pop_back();
-    --class_counts_[shadow.class_index];
-    bytes_in_use_ -= shadow.room;
-    return shadow;
+  }
+
+  // A new block into the model, checked against `expected` (allocate's prediction).
+  void place(void* block, const std::optional<ModelBlock>& expected, bool zeroed) {
+    FUZZ_CHECK(expected.has_value());  // not a request the model says no heap can serve
+    const std::uint64_t id = next_id_++;
+    track(block, id, take(block, id, *expected, zeroed));
   }
 
   void free_at(ThreadCache& cache, std::size_t index) {
-    void* block = to_pointer(live_[index]);
-    check_block(block, blocks_.at(live_[index]));
-    forget(index);
-    allocator_.deallocate(cache, block);
+    const LiveBlock live = live_[index];
+    check_block(live);
+    untrack(index);
+    allocator_.deallocate(cache, to_pointer(live.address));
   }
 
   bool full() const { return live_.size() >= kMaxLiveBlocks; }
@@ -590,8 +573,7 @@ class AllocHarness {
       FUZZ_CHECK(platform_.mapped() <= mapped);
       return;
     }
-    expect_possible(size, kMinAlignment);
-    place(block, next_id_++, size, kMinAlignment, reference_class(size, kMinAlignment), false);
+    place(block, testing::expected_block(size, kMinAlignment, limit_), false);
   }
 
   void allocate(const Operands& operands) {
@@ -614,8 +596,7 @@ class AllocHarness {
       FUZZ_CHECK(platform_.mapped() <= mapped);
       return;
     }
-    expect_possible(size, alignment);
-    place(block, next_id_++, size, alignment, reference_class(size, std::max(alignment, kMinAlignment)), false);
+    place(block, testing::expected_block(size, alignment, limit_), false);
   }
 
   void allocate_zeroed(const Operands& operands) {
@@ -634,8 +615,7 @@ class AllocHarness {
       return;
     }
     FUZZ_CHECK(!overflows);
-    expect_possible(bytes, kMinAlignment);
-    place(block, next_id_++, bytes, kMinAlignment, reference_class(bytes, kMinAlignment), true);
+    place(block, testing::expected_block(bytes, kMinAlignment, limit_), true);
   }
 
   void reallocate(const Operands& operands) {
@@ -649,48 +629,45 @@ class AllocHarness {
       return;
     }
     const std::size_t index = which % live_.size();
-    const std::uintptr_t address = live_[index];
-    void* block = to_pointer(address);
-    const ShadowBlock old = blocks_.at(address);
-    check_block(block, old);
+    const LiveBlock live = live_[index];
+    void* block = to_pointer(live.address);
+    const ModelBlock old = model_.at(live.address);
+    check_block(block, live.id, old);
+    const std::optional<ModelBlock> expected = testing::expected_realloc(old, size, limit_);
+    const bool in_place = testing::stays_in_place(old, size);
 
     const std::uint64_t refusals = platform_.refusals();
     const std::size_t mapped = platform_.mapped();
     void* moved = allocator_.reallocate(*cache, block, size);
     if (moved == nullptr) {
+      FUZZ_CHECK(!in_place);  // resizing in place maps nothing, so it cannot fail
       expect_failure_allowed(size, kMinAlignment, refusals);
       FUZZ_CHECK(platform_.mapped() <= mapped);
-      check_block(block, old);  // C realloc: a failure leaves the block as it was
+      check_block(block, live.id, old);  // C realloc: a failure leaves the block as it was
       return;
     }
-    expect_possible(size, kMinAlignment);
-    // The prefix both sizes share survives, zeros or fill.
-    FUZZ_CHECK(holds(moved, old.id, old.size, old.zeroed ? 0 : fill_byte(old.id), size));
-    if (moved == block) {
-      // In place: same mapping or slab buffer, so the same class and room, and the same usable
-      // size (with kCanaries: the new requested size).
-      FUZZ_CHECK(Allocator::lookup(block).class_index == old.class_index);
-      FUZZ_CHECK_EQ(room_of(block), old.room);
-      FUZZ_CHECK_EQ(allocator_.usable_size(block), canary::kOn ? size : old.usable);
-      FUZZ_CHECK(old.room >= size);
-      ShadowBlock& shadow = blocks_.at(address);
-      shadow.size = size;
-      shadow.usable = allocator_.usable_size(block);
-      shadow.zeroed = false;
-      write(block, old.id, size, fill_byte(old.id));
-      check_block(block, shadow);
+    FUZZ_CHECK(expected.has_value());
+    FUZZ_CHECK((moved == block) == in_place);
+    // The prefix both sizes share survives, zeros or fill, where the old block's samples were.
+    FUZZ_CHECK(holds(moved, live.id, old.size, old.fill, expected->filled));
+    if (in_place) {
+      // Same mapping or slab buffer: the same class and room; the usable size as predicted (with
+      // kCanaries: the new requested size).
+      FUZZ_CHECK_EQ(room_of(block), expected->room);
+      ModelBlock resized = *expected;
+      resized.fill = testing::fill_byte(live.id);
+      resized.filled = size;
+      write(block, live.id, size, resized.fill);
+      model_.replace(live.address, resized);
+      check_block(block, live.id, resized);
       return;
     }
-    // Moved: the new block was taken while the old one was still live, so it must not overlap
-    // it; check that before the old one leaves the model.
-    const auto moved_address = reinterpret_cast<std::uintptr_t>(moved);
-    ShadowBlock probe = old;
-    probe.usable = allocator_.usable_size(moved);
-    probe.room = room_of(moved);
-    check_no_overlap(moved_address, probe);
-    forget(index);
-    // place() writes the fill byte over the whole block; the prefix was checked above.
-    place(moved, old.id, size, kMinAlignment, reference_class(size, kMinAlignment), false);
+    // Moved: the new block was taken while the old one was still live, so take() checks it
+    // overlaps no block, the old one included, before the old one leaves the model. It writes
+    // the fill byte over the whole block; the prefix was checked above.
+    const ModelBlock record = take(moved, live.id, *expected, false);
+    untrack(index);
+    track(moved, live.id, record);
   }
 
   void deallocate(const Operands& operands) {
@@ -720,17 +697,16 @@ class AllocHarness {
 
   void fill(const Operands& operands) {
     if (live_.empty()) return;
-    const std::uintptr_t address = live_[pick(operands)];
-    ShadowBlock& shadow = blocks_.at(address);
-    check_block(to_pointer(address), shadow);
-    write(to_pointer(address), shadow.id, shadow.size, fill_byte(shadow.id));
-    shadow.zeroed = false;
+    const LiveBlock live = live_[pick(operands)];
+    const ModelBlock& model = model_.at(live.address);
+    check_block(to_pointer(live.address), live.id, model);
+    write(to_pointer(live.address), live.id, model.size, testing::fill_byte(live.id));
+    model_.fill(live.address, testing::fill_byte(live.id));
   }
 
   void inspect(const Operands& operands) {
     if (live_.empty()) return;
-    const std::uintptr_t address = live_[pick(operands)];
-    check_block(to_pointer(address), blocks_.at(address));
+    check_block(live_[pick(operands)]);
   }
 
   void release_free_memory() {
@@ -743,15 +719,9 @@ class AllocHarness {
   // --- whole-heap checks -----------------------------------------------------------------------
 
   void check_statistics(const Statistics& stats) const {
-    for (unsigned c = 0; c < kClassCount; ++c) {
-      FUZZ_CHECK_EQ(stats.live_blocks[c], class_counts_[c]);
-      FUZZ_CHECK(stats.live_blocks[c] <= stats.slabs[c] * size_class(c).capacity);
-    }
-    FUZZ_CHECK_EQ(stats.live_large_blocks, class_counts_[kNoClass]);
-    FUZZ_CHECK_EQ(stats.bytes_in_use, bytes_in_use_);
-    FUZZ_CHECK_EQ(stats.bytes_mapped, platform_.mapped());
-    FUZZ_CHECK(stats.bytes_mapped <= limit_);
-    FUZZ_CHECK(stats.bytes_dirty <= Config::kMaxDirtyBytes && stats.bytes_dirty <= stats.bytes_mapped);
+    const testing::Mismatch mismatch = model_.check(stats, platform_.mapped());
+    if (mismatch) std::fprintf(stderr, "fuzz: %s\n", mismatch.text);
+    FUZZ_CHECK(!mismatch);
   }
 
   void check_valid() const {
@@ -768,11 +738,9 @@ class AllocHarness {
   std::array<ThreadCache*, kMaxLanes> caches_{};
   std::vector<ThreadCache*> known_;    // every cache ever claimed, each once
   std::vector<ThreadCache*> dormant_;  // released, not claimed again
-  FlatMap<std::uintptr_t, ShadowBlock> blocks_;
-  std::vector<std::uintptr_t> live_;   // the same addresses, for picking by index
-  std::array<std::size_t, kClassCount + 1> class_counts_{};  // [kNoClass]: large blocks
-  std::size_t bytes_in_use_ = 0;
-  std::uint32_t next_id_ = 0;
+  testing::AllocatorModel<std::uintptr_t> model_;  // by address
+  std::vector<LiveBlock> live_;                    // the model's blocks, in the order picks index them
+  std::uint64_t next_id_ = 0;
   std::uint64_t steps_ = 0;
   std::size_t sweep_ = 0;  // check_heap()'s cursor into live_
 };

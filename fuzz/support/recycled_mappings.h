@@ -97,7 +97,7 @@ class RecycledMappings {
   };
   // Sorted vectors (FlatMap), not std::map: MSan runs these targets, and std::map's rebalancing
   // is compiled in the uninstrumented libstdc++.so (support/flat_map.h).
-  using BySize = FlatMap<std::pair<std::size_t, std::uint64_t>, Mapping>;  // (size, age)
+  using BySize = testing::FlatMap<std::pair<std::size_t, std::uint64_t>, Mapping>;  // (size, age)
   static constexpr std::size_t kKeptBytes = std::size_t{256} << 20;
   // At most this many, too: each map() and unmap() moves the sorted indexes' entries, and the
   // cut-off remainders of large blocks had grown them to a thousand (20 s runs: alloc_ops 1330 ->
@@ -197,7 +197,7 @@ class RecycledMappings {
 
   std::mutex mutex_;
   BySize by_size_;
-  FlatMap<std::uint64_t, std::size_t> by_age_;  // age -> size
+  testing::FlatMap<std::uint64_t, std::size_t> by_age_;  // age -> size
   std::uint64_t next_age_ = 0;
   std::size_t kept_bytes_ = 0;
 };

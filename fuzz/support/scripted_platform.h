@@ -127,7 +127,7 @@ class ScriptedPlatform final : public Platform {
     std::size_t length;
     bool was_protected;  // protect() named a part of it
   };
-  using Ranges = FlatMap<std::uintptr_t, Range>;
+  using Ranges = testing::FlatMap<std::uintptr_t, Range>;
 
   static std::uintptr_t end_of(Ranges::const_iterator range) { return range->first + range->second.length; }
 

@@ -1,20 +1,22 @@
-// FlatMap: an ordered map as a sorted vector, with the few std::map operations the fuzz models
-// use (lower_bound, upper_bound, find, at, emplace, erase, ordered iteration).
+// FlatMap: an ordered map as a sorted vector, with the few std::map operations the fuzz support
+// and the allocator model (support/allocator_model.h) use (lower_bound, upper_bound, find, at,
+// emplace, erase, ordered iteration). A value type: copying it copies the entries.
 //
 // Why not std::map: its rebalancing (_Rb_tree_insert_and_rebalance) lives compiled in libstdc++.so,
 // which Debian ships uninstrumented, so MemorySanitizer sees the tree's links as never written and
 // reports the next lookup. A vector is all templates, compiled into the fuzz target itself, so the
 // MSan variant can run the allocator targets. Invariant: entries sorted by key, keys unique.
-// Inserting and erasing cost O(n) moves: the models hold at most a few thousand entries.
+// Inserting and erasing cost O(n) moves (none for a key above every other, as fresh ids are):
+// the models hold at most a few thousand entries.
 #pragma once
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <utility>
 #include <vector>
 
-#include "support/fuzz_check.h"
-
-namespace nodealloc::fuzz {
+namespace nodealloc::testing {
 
 template <class Key, class Value>
 class FlatMap {
@@ -43,9 +45,14 @@ class FlatMap {
     const iterator at = lower_bound(key);
     return at != end() && at->first == key ? at : end();
   }
+  const_iterator find(const Key& key) const { return const_cast<FlatMap*>(this)->find(key); }
+  // A missing key is a bug of the caller's, whichever framework it reports through.
   Value& at(const Key& key) {
     const iterator found = find(key);
-    FUZZ_CHECK(found != end());
+    if (found == end()) {
+      std::fputs("FlatMap::at: no such key\n", stderr);
+      std::abort();
+    }
     return found->second;
   }
   const Value& at(const Key& key) const { return const_cast<FlatMap*>(this)->at(key); }
@@ -62,4 +69,4 @@ class FlatMap {
   std::vector<Entry> entries_;
 };
 
-}  // namespace nodealloc::fuzz
+}  // namespace nodealloc::testing
