@@ -16,17 +16,18 @@
 // overflows or B releases its cache) onto the remote list of A's slab, and back to A when it
 // refills. ASan sees each access from the thread that makes it.
 //
-// Determinism: the threads take turns. A driver (the fuzzing thread) reads the steps, then hands
-// the turn to the worker the first one names; each worker runs its step, checking the model,
-// while holding the turn mutex, and hands the turn to the next step's worker (the driver's again
-// after the last). Exactly one thread runs at a time, in the input's order, and each hand-over
-// goes through the mutex, so every write of one turn happens-before the next turn: an input
-// replays the same way every time, and the model needs no locking. Each thread waits on a
-// condition variable of its own, so a hand-over wakes only the thread whose turn it is (one
-// shared by all, with every step going back through the driver, woke every thread twice a step:
-// most of the target's time went to the scheduler). The heap checks (every 64 steps, and the
-// ending's) run on whichever thread has the turn while the others wait, so statistics() and
-// validate() are exact.
+// Determinism: the threads take turns. A driver (the fuzzing thread) reads the whole input into
+// one sequence of turns (each thread claims its cache, the steps, each frees its share and
+// releases its cache, the ending's check), then hands the first turn to its worker; each worker
+// runs its turn, checking the model, and hands the turn to the next turn's worker (the driver's
+// again after the last). Exactly one thread runs at a time, in the input's order, and each
+// hand-over is a release store of the next thread's turn flag that it acquires, so every write of
+// one turn happens-before the next: an input replays the same way every time, and the model
+// needs no locking. Each thread waits on its own flag, so a hand-over wakes only the thread whose
+// turn it is, and the driver sleeps through the whole input (a shared condition variable, with
+// every step going back through the driver, woke every thread twice a step: most of the target's
+// time went to the scheduler). The heap checks (every 64 steps, and the ending's) run on whichever
+// thread has the turn while the others wait, so statistics() and validate() are exact.
 //
 // The workers live for the whole process (started once, by the first input): starting threads
 // per input would cost more than most inputs. Not in LLVMFuzzerInitialize: AFL++'s driver calls
@@ -35,10 +36,9 @@
 // Allocator and the caches, is made per input: each worker claims its cache at the start, frees
 // its share of the blocks and releases its cache at the end, and the Allocator is destroyed with
 // the platform left holding nothing.
-#include <condition_variable>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -73,43 +73,49 @@ class Workers {
       Owner& owner;
       Task& task;
     } context{owner, task};
-    std::unique_lock<std::mutex> lock(mutex_);
     owner_ = [](void* c, std::size_t i) -> unsigned { return static_cast<Context*>(c)->owner(i); };
     task_ = [](void* c, std::size_t i) { static_cast<Context*>(c)->task(i); };
     context_ = &context;
     count_ = count;
     next_ = 0;
     pass_turn();
-    your_turn_[kDriver].wait(lock, [this] { return turn_ == kDriver; });
-  }
-
-  // Runs fn() on worker `worker` and returns when it is done.
-  template <class Fn>
-  void run(unsigned worker, Fn&& fn) {
-    run_in_turns(1, [worker](std::size_t) { return worker; }, [&fn](std::size_t) { fn(); });
+    wait_for_turn(kDriver);
   }
 
  private:
   static constexpr unsigned kDriver = kMaxThreads;
-
-  // Under the lock: the turn goes to the next task's worker, or back to the driver after the last.
+  // The turn goes to the next task's worker, or back to the driver after the last. The release
+  // store publishes everything this turn wrote to the thread whose turn is next.
   void pass_turn() {
-    turn_ = next_ < count_ ? owner_(context_, next_) : kDriver;
-    your_turn_[turn_].notify_one();
+    const unsigned next = next_ < count_ ? owner_(context_, next_) : kDriver;
+    your_turn_[next].flag.store(true, std::memory_order_release);
+    your_turn_[next].flag.notify_one();  // a system call only if that thread sleeps
+  }
+
+  // Returns when it is `self`'s turn (the acquire load sees everything the last turn wrote).
+  // std::atomic's wait spins a little before it sleeps in the kernel; a spin of our own, a few
+  // steps long, made the target three times slower on this 2-core machine: spinning threads took
+  // the core the thread whose turn it was needed.
+  void wait_for_turn(unsigned self) {
+    std::atomic<bool>& flag = your_turn_[self].flag;
+    flag.wait(false, std::memory_order_acquire);
+    flag.store(false, std::memory_order_relaxed);  // only its owner clears it, after its turn came
   }
 
   [[noreturn]] void serve(unsigned self) {
-    std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-      your_turn_[self].wait(lock, [this, self] { return turn_ == self; });
-      task_(context_, next_++);  // under the lock: one thread at a time is a fact, not a hope
+      wait_for_turn(self);
+      task_(context_, next_++);  // one thread at a time: the turn is a fact, not a hope
       pass_turn();
     }
   }
 
-  std::mutex mutex_;
-  std::condition_variable your_turn_[kMaxThreads + 1];  // each worker's, then the driver's
-  unsigned turn_ = kDriver;
+  // Each worker's turn flag, then the driver's; a cache line each, so that a waiting thread's
+  // loads never share a line with another's flag.
+  struct alignas(64) Turn {
+    std::atomic<bool> flag{false};
+  };
+  Turn your_turn_[kMaxThreads + 1];
   unsigned (*owner_)(void*, std::size_t) = nullptr;
   void (*task_)(void*, std::size_t) = nullptr;
   void* context_ = nullptr;
@@ -139,46 +145,55 @@ Step read_step(FuzzInput& input) {
   return step;
 }
 
+// What a turn does: a thread claims its cache, runs one step of the input, frees its share of
+// the blocks, releases its cache, or (the last turn) checks the ending.
+enum class Phase : std::uint8_t { kClaim, kStep, kFreeShare, kRelease, kEnding };
+struct Turn {
+  unsigned thread;
+  Phase phase;
+  std::size_t step = 0;  // kStep: which
+};
+
 void run(FuzzInput& input) {
   if (workers == nullptr) workers = new Workers(kMaxThreads);
   const unsigned threads = 2 + input.byte() % 2;
+  // The whole input as one sequence of turns, read before anything runs (reading is parsing,
+  // apart from the model), so the driver wakes a worker once and is woken once per input.
+  std::vector<Step> steps;
+  while (!input.exhausted()) steps.push_back(read_step(input));
+  std::vector<Turn> turns;
+  for (unsigned t = 0; t < threads; ++t) turns.push_back({t, Phase::kClaim});
+  for (std::size_t i = 0; i < steps.size(); ++i) turns.push_back({steps[i].thread % threads, Phase::kStep, i});
+  // Each thread frees its share (blocks with id % threads == t, mostly allocated by others),
+  // then each releases its cache; the last releases flush blocks onto dormant caches' slabs,
+  // which check_ending()'s release_free_memory() must collect.
+  for (unsigned t = 0; t < threads; ++t) turns.push_back({t, Phase::kFreeShare});
+  for (unsigned t = 0; t < threads; ++t) turns.push_back({t, Phase::kRelease});
+  turns.push_back({0, Phase::kEnding});
+
   ScriptedPlatform platform;  // never refuses: only the limit makes a request fail here
   {
     Allocator allocator(AllocatorOptions{&platform, kMemoryLimit});
     AllocHarness harness(allocator, platform, threads);
-    for (unsigned t = 0; t < threads; ++t) {
-      workers->run(t, [&] {
-        harness.set_lane(t);
-        FUZZ_CHECK(harness.ensure_cache() != nullptr);  // a fresh heap has room for a cache
-      });
-    }
-    // The steps are read first (reading is parsing, apart from the model), then run in turns.
-    std::vector<Step> steps;
-    while (!input.exhausted()) steps.push_back(read_step(input));
     workers->run_in_turns(
-        steps.size(), [&](std::size_t i) -> unsigned { return steps[i].thread % threads; },
+        turns.size(), [&](std::size_t i) { return turns[i].thread; },
         [&](std::size_t i) {
-          harness.set_lane(steps[i].thread % threads);
-          harness.apply(steps[i].op, steps[i].operands);
+          const Turn& turn = turns[i];
+          harness.set_lane(turn.thread);
+          switch (turn.phase) {
+            case Phase::kClaim:
+              FUZZ_CHECK(harness.ensure_cache() != nullptr);  // a fresh heap has room for a cache
+              break;
+            case Phase::kStep: harness.apply(steps[turn.step].op, steps[turn.step].operands); break;
+            case Phase::kFreeShare:
+              // There are never fewer caches than threads, so a thread without one finds one dormant.
+              FUZZ_CHECK(harness.ensure_cache() != nullptr);
+              harness.free_share(false);
+              break;
+            case Phase::kRelease: harness.release_cache(); break;
+            case Phase::kEnding: harness.check_ending(); break;
+          }
         });
-    // Each thread frees its share (blocks with id % threads == t, mostly allocated by others),
-    // then releases its cache; the last releases flush blocks onto dormant caches' slabs, which
-    // check_ending()'s release_free_memory() must collect.
-    for (unsigned t = 0; t < threads; ++t) {
-      workers->run(t, [&] {
-        harness.set_lane(t);
-        // There are never fewer caches than threads, so a thread without one finds one dormant.
-        FUZZ_CHECK(harness.ensure_cache() != nullptr);
-        harness.free_share(false);
-      });
-    }
-    for (unsigned t = 0; t < threads; ++t) {
-      workers->run(t, [&] {
-        harness.set_lane(t);
-        harness.release_cache();
-      });
-    }
-    workers->run(0, [&] { harness.check_ending(); });
   }
   FUZZ_CHECK_EQ(platform.mapped(), std::size_t{0});
   FUZZ_CHECK_EQ(platform.ranges(), std::size_t{0});
