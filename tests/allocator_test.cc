@@ -11,6 +11,7 @@
 
 #include "platform/platform.h"
 #include "support/allocator_fixture.h"
+#include "support/failing_platform.h"
 
 namespace nodealloc {
 namespace {
@@ -269,27 +270,9 @@ TEST_F(AllocatorTest, LookupIsPureAndFindsHeaderAndNode) {
 // limit of mappings). A large block needs protect() for its guard page (kLargeGuardPages) and to
 // be held back once freed (kDoubleFree): without it, no large block is handed out in full, and in
 // the other presets a freed one is unmapped at once. Nothing leaks either way.
-class NoProtectPlatform final : public Platform {
- public:
-  void* map(std::size_t size, std::size_t alignment) noexcept override {
-    void* memory = os_platform().map(size, alignment);
-    if (memory != nullptr) mapped_ += size;
-    return memory;
-  }
-  void unmap(void* memory, std::size_t size) noexcept override {
-    mapped_ -= size;
-    os_platform().unmap(memory, size);
-  }
-  void discard(void* memory, std::size_t size) noexcept override { os_platform().discard(memory, size); }
-  bool protect(void*, std::size_t) noexcept override { return false; }
-  std::size_t mapped() const { return mapped_; }
-
- private:
-  std::size_t mapped_ = 0;
-};
-
 TEST(AllocatorWithoutProtect, LargeBlocksWorkOrFailCleanly) {
-  NoProtectPlatform platform;
+  testing::FailingPlatform platform;
+  platform.refuse_protect(true);
   {
     Allocator allocator(AllocatorOptions{&platform});
     ThreadCache* cache = allocator.claim_cache();

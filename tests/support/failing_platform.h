@@ -1,6 +1,6 @@
 // A platform (core/platform/platform.h) that refuses memory on demand, for out-of-memory tests:
 // it maps through the OS platform until told to fail, and counts what is mapped, so a test can
-// check that nothing leaked once the allocator is gone.
+// check that nothing leaked once the allocator is gone. It can refuse protect() too.
 #pragma once
 
 #include <atomic>
@@ -32,7 +32,11 @@ class FailingPlatform final : public Platform {
     os_platform().unmap(memory, size);
   }
   void discard(void* memory, std::size_t size) noexcept override { os_platform().discard(memory, size); }
-  bool protect(void* memory, std::size_t size) noexcept override { return os_platform().protect(memory, size); }
+  bool protect(void* memory, std::size_t size) noexcept override {
+    return !refuse_protect_ && os_platform().protect(memory, size);
+  }
+  // Refuse every protect() from now on (true: a sandbox, or a process at its limit of mappings).
+  void refuse_protect(bool refuse) { refuse_protect_ = refuse; }
 
   std::size_t mapped() const { return mapped_; }
   long refusals() const { return refusals_; }
@@ -42,6 +46,7 @@ class FailingPlatform final : public Platform {
   std::atomic<long> successes_left_{-1};
   std::atomic<std::size_t> mapped_{0};
   std::atomic<long> refusals_{0};
+  std::atomic<bool> refuse_protect_{false};
 };
 
 }  // namespace nodealloc::testing
