@@ -81,6 +81,12 @@ TEST_F(ValidateTest, AChunkWithoutItsMagic) {
   expect_caught([&] { chunk_->magic = magic ^ 1; }, [&] { chunk_->magic = magic; }, "bad magic");
 }
 
+TEST_F(ValidateTest, AChunkThatNamesAnotherPool) {
+  const Pool* const pool = chunk_->pool;
+  expect_caught([&] { chunk_->pool = reinterpret_cast<const Pool*>(chunk_); }, [&] { chunk_->pool = pool; },
+                "names another pool");
+}
+
 TEST_F(ValidateTest, AChunkWhosePageZeroIsFree) {
   const std::uint64_t free_pages = chunk_->free_pages;
   expect_caught([&] { chunk_->free_pages = free_pages | 1; }, [&] { chunk_->free_pages = free_pages; },
@@ -258,6 +264,22 @@ TEST_F(ValidateTest, ACacheListHeadOutsideEveryChunk) {
   void* const head = list.head;
   alignas(16) static unsigned char elsewhere[64];
   expect_caught([&] { list.head = elsewhere + 16; }, [&] { list.head = head; }, "is not in any chunk");
+}
+
+// A block of another allocator instance lies in a mapped, registered chunk, with a slab header
+// and a back-pointer that agree: only the chunk's pool says it is not this heap's.
+TEST_F(ValidateTest, ACacheListHeadInAnotherHeapsChunk) {
+  testing::FailingPlatform other_platform;
+  Allocator other(AllocatorOptions{&other_platform});
+  ThreadCache* const other_cache = other.claim_cache();
+  void* const foreign = other.allocate(*other_cache, 100);
+  ASSERT_NE(foreign, nullptr);
+  FreeList& list = cache_list(block_class());
+  void* const head = list.head;
+  expect_caught([&] { list.head = foreign; }, [&] { list.head = head; }, "not in any chunk of this heap");
+  other.deallocate(*other_cache, foreign);
+  other.release_cache(other_cache);
+  EXPECT_TRUE(other.validate().ok);
 }
 
 TEST_F(ValidateTest, ACacheListHeadInAFreePage) {

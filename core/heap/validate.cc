@@ -6,13 +6,14 @@
 #include <cstdio>
 
 #include "heap/allocator.h"
+#include "pool/chunk_registry.h"
 
 namespace nodealloc {
 namespace {
 
 class Validator {
  public:
-  explicit Validator(ValidationResult& result) : result_(result) {}
+  Validator(ValidationResult& result, const Pool& pool) : result_(result), pool_(pool) {}
 
   bool fail(const char* format, ...) __attribute__((format(printf, 2, 3))) {
     if (result_.ok) {
@@ -25,17 +26,11 @@ class Validator {
     return false;
   }
 
-  void add_chunk(ChunkHeader* chunk) {
-    if (chunk_count_ < kMaxChunks) chunks_[chunk_count_++] = chunk;
-  }
-
-  // The slab header of a block in a known chunk, or nullptr after reporting why not.
+  // The slab header of a block in one of this heap's chunks, or nullptr after reporting why not.
+  // The registry is asked first: a chunk's header is read only once it is known to be mapped.
   SlabHeader* slab_of(const void* block, const char* where) {
-    ChunkHeader* chunk = chunk_of(block);
-    bool known = false;
-    for (std::size_t i = 0; i < chunk_count_; ++i) known |= chunks_[i] == chunk;
-    if (!known) {
-      fail("%s: block %p is not in any chunk", where, block);
+    if (!chunk_registry::contains(block) || chunk_of(block)->pool != &pool_) {
+      fail("%s: block %p is not in any chunk of this heap", where, block);
       return nullptr;
     }
     if (SlabHeader* header = slab_containing(block)) return check_block(header, block, where);
@@ -91,10 +86,8 @@ class Validator {
   }
 
  private:
-  static constexpr std::size_t kMaxChunks = 4096;
   ValidationResult& result_;
-  ChunkHeader* chunks_[kMaxChunks];
-  std::size_t chunk_count_ = 0;
+  const Pool& pool_;
 };
 
 }  // namespace
@@ -109,12 +102,14 @@ ValidationResult Allocator::validate() noexcept {
     result.ok = false;
     return result;
   }
-  Validator v(result);  // 32 KiB of stack; allocating it would re-enter the allocator
+  Validator v(result, pool_);
   std::size_t slab_count = 0;
 
-  pool_.for_each_chunk([&](ChunkHeader& chunk) { v.add_chunk(&chunk); });
   pool_.for_each_chunk([&](ChunkHeader& chunk) {
     if (chunk.magic != kChunkMagic) return (void)v.fail("chunk %p: bad magic", static_cast<void*>(&chunk));
+    if (chunk.pool != &pool_ || !chunk_registry::contains(&chunk)) {
+      return (void)v.fail("chunk %p: not registered, or names another pool", static_cast<void*>(&chunk));
+    }
     if ((chunk.free_pages & 1) != 0 || (chunk.dirty_pages & ~chunk.free_pages) != 0) {
       return (void)v.fail("chunk %p: page 0 free, or a dirty page not free", static_cast<void*>(&chunk));
     }

@@ -17,7 +17,9 @@
 // is a subset of free_pages (free pages whose memory was used and not yet discarded); slab_start
 // is nonzero exactly on the pages of live slabs. All three change only under the pool's lock;
 // slab_start is atomic because the pointer check reads it without the lock (relaxed: a block's
-// own slab was published to the thread that frees it along with the block).
+// own slab was published to the thread that frees it along with the block). Every mapped chunk is
+// in the chunk registry (pool/chunk_registry.h) and names the pool that mapped it, so "is this
+// address in one of this pool's chunks" is two loads, with no list to walk (validate() asks it).
 #pragma once
 
 #include <atomic>
@@ -31,6 +33,8 @@
 
 namespace nodealloc {
 
+class Pool;
+
 inline constexpr std::size_t kChunkSize = Config::kChunkSize;
 inline constexpr unsigned kPagesPerChunk = kChunkSize / kSlabPageSize;  // 64 (16 in FuzzConfig)
 inline constexpr std::uint64_t kAllDataPages =                          // pages 1..kPagesPerChunk-1
@@ -39,6 +43,7 @@ inline constexpr std::uint64_t kChunkMagic = 0x6e6f6465636e6b31;        // "node
 
 struct ChunkHeader {
   std::uint64_t magic;
+  const Pool* pool;  // the pool that mapped the chunk (one per allocator instance)
   ChunkHeader* next;
   ChunkHeader* prev;
   std::uint64_t free_pages;

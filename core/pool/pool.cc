@@ -5,7 +5,6 @@
 #include <new>
 
 #include "base/fault_injection.h"
-#include "base/mitigations.h"
 #include "pool/chunk_registry.h"
 
 namespace nodealloc {
@@ -17,11 +16,14 @@ Pool::~Pool() {
 ChunkHeader* Pool::map_chunk() noexcept {
   void* memory = source_.map(kChunkSize, kChunkSize);
   if (memory == nullptr) return nullptr;
-  if (!chunk_registry::add(memory) && enabled(Mitigation::kPointerCheck)) {
-    source_.unmap(memory, kChunkSize);  // a chunk the pointer check cannot vouch for
+  if (!chunk_registry::add(memory)) {
+    // A chunk the registry cannot record could be vouched for by neither the pointer check nor
+    // validate(). The registry fails only when its one reservation cannot be mapped, or above the
+    // 47-bit user address space.
+    source_.unmap(memory, kChunkSize);
     return nullptr;
   }
-  auto* chunk = new (memory) ChunkHeader{kChunkMagic, chunks_, nullptr, kAllDataPages, 0, {}};
+  auto* chunk = new (memory) ChunkHeader{kChunkMagic, this, chunks_, nullptr, kAllDataPages, 0, {}};
   for (unsigned page = 0; page < kPagesPerChunk; ++page) new (slab_header_at(chunk, page)) SlabHeader;
   if (chunks_ != nullptr) chunks_->prev = chunk;
   chunks_ = chunk;
