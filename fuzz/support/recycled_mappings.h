@@ -29,6 +29,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -164,19 +165,28 @@ class RecycledMappings {
   }
 #endif
 
+  // mincore() a piece at a time into a buffer on the stack: a vector here was a heap allocation,
+  // with ASan's stack unwinding, at every map().
+  static constexpr std::size_t kPiecePages = 256;
   NODEALLOC_NO_SANITIZE FUZZ_UNINSTRUMENTED static void zero_resident_pages(void* memory, std::size_t size) noexcept {
     const std::size_t page = page_size();
-    std::vector<unsigned char> residency(size / page);
-    if (::mincore(memory, size, residency.data()) != 0) {
-      os_platform().discard(memory, size);  // cannot tell which are dirty: drop them all
-      return;
-    }
+    const std::size_t pages = size / page;
     auto* words = static_cast<std::uint64_t*>(memory);
     const std::size_t page_words = page / sizeof(std::uint64_t);
     std::size_t clean_run = 0;  // resident zero pages before page i, not yet given back
-    for (std::size_t i = 0; i <= residency.size(); ++i) {
+    unsigned char residency[kPiecePages];
+    for (std::size_t i = 0; i <= pages; ++i) {
+      const std::size_t slot = i % kPiecePages;
+      if (slot == 0 && i < pages) {
+        const std::size_t piece = std::min(kPiecePages, pages - i);
+        if (::mincore(words + i * page_words, piece * page, residency) != 0) {
+          // Cannot tell which are dirty: drop them all.
+          std::memset(residency, 0, piece);
+          os_platform().discard(words + i * page_words, piece * page);
+        }
+      }
       bool clean = false;
-      if (i < residency.size() && (residency[i] & 1) != 0) {
+      if (i < pages && (residency[slot] & 1) != 0) {
         std::uint64_t* at = words + i * page_words;
         std::uint64_t any = 0;
         for (std::size_t w = 0; w < page_words; ++w) any |= at[w];
