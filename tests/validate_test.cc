@@ -340,6 +340,15 @@ TEST_F(ValidateTest, APartialSlabWithABadBackLink) {
                 "wrong class, owner, flag or back link");
 }
 
+// A partial list that loops back to its own first slab: the walk must stop and say so, not spin.
+TEST_F(ValidateTest, APartialListThatLoopsBackToItsFirstSlab) {
+  ASSERT_NO_FATAL_FAILURE(make_block_slab_partial());
+  ASSERT_EQ(header_->next(), nullptr) << "the only slab on the list";
+  expect_caught([&] { header_->write_ptr(header_slot::kFreeLink, header_); },
+                [&] { header_->write_ptr(header_slot::kFreeLink, static_cast<SlabHeader*>(nullptr)); },
+                "wrong class, owner, flag or back link");
+}
+
 TEST_F(ValidateTest, APartialSlabWithNoFreeBuffer) {
   ASSERT_NO_FATAL_FAILURE(make_block_slab_partial());
   const std::size_t carved = header_->carved();

@@ -33,8 +33,4 @@ constexpr bool checked_align_up(std::uintptr_t value, std::uintmax_t align,
   return true;
 }
 
-constexpr bool is_aligned(std::uintptr_t value, std::uintmax_t align) noexcept {
-  return (value & (align - 1)) == 0;
-}
-
 }  // namespace nodealloc

@@ -55,7 +55,6 @@ bool parse_value(const char* text, std::size_t length, unsigned& value) {
     else if (base == 16 && c >= 'a' && c <= 'f') digit = static_cast<unsigned>(c - 'a' + 10);
     else if (base == 16 && c >= 'A' && c <= 'F') digit = static_cast<unsigned>(c - 'A' + 10);
     else return false;
-    if (digit >= base) return false;
     result = result * base + digit;
     if (result > 0xffffffffULL) return false;
   }

@@ -44,8 +44,9 @@ std::uint32_t ThreadCache::take_blocks(SlabHeader* header, unsigned class_index)
 }
 
 void* ThreadCache::refill_and_allocate(unsigned class_index) noexcept {
+  // The class's list is empty (allocate() comes here only then), and stays so: remote frees
+  // go back to their slabs, not to the list.
   if (notified_.load(std::memory_order_relaxed) != nullptr) collect_remote_frees();
-  if (lists_[class_index].head != nullptr) return allocate(class_index);
   for (;;) {
     if (SlabHeader* header = current_[class_index]) {
       if (take_blocks(header, class_index) > 0) return allocate(class_index);

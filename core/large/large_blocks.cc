@@ -26,10 +26,10 @@ void* LargeBlocks::allocate(std::size_t size, std::size_t alignment) noexcept {
   const std::size_t page = page_size();
   const std::size_t guard = guard_bytes();
   if (alignment < kWordSize) alignment = kWordSize;
-  // header page + room to align the block + the block, in whole pages, + the guard page; no sum
-  // may overflow.
-  std::uintptr_t length = 0;
-  if (!checked_add(page, alignment, &length) || !checked_add(length, size, &length) ||
+  // header page + room to align the block + the block, in whole pages, + the guard page. The
+  // first sum cannot overflow (a power of two is at most 2^63); the others may.
+  std::uintptr_t length = page + alignment;
+  if (!checked_add(length, size, &length) ||
       !checked_align_up(length, page, &length) || !checked_add(length, guard, &length)) {
     return nullptr;
   }
