@@ -54,7 +54,7 @@ void Hardening::release_held_back() noexcept {
   for (unsigned i = 0; i < kHeldBack; ++i) {
     HeldBack held;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      std::lock_guard<Mutex> lock(mutex_);
       held = held_back_[i];
       held_back_[i] = {};
     }
@@ -72,7 +72,7 @@ bool Hardening::on_large_freed(const void* block, void* mapping, std::size_t len
   if constexpr (!enabled(Mitigation::kPointerCheck) && !enabled(Mitigation::kDoubleFree)) return false;
   const auto address = reinterpret_cast<std::uintptr_t>(block);
   if constexpr (enabled(Mitigation::kPointerCheck)) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<Mutex> lock(mutex_);
     live_large_.erase(address);
   }
   if constexpr (!enabled(Mitigation::kDoubleFree)) return false;
@@ -82,7 +82,7 @@ bool Hardening::on_large_freed(const void* block, void* mapping, std::size_t len
   if (!source_.hold(mapping, length)) return false;
   HeldBack evicted;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<Mutex> lock(mutex_);
     HeldBack& slot = held_back_[next_held_++ % kHeldBack];
     evicted = slot;
     slot = {address, mapping, length, {allocation_site, call_site::current()}};
@@ -94,7 +94,7 @@ bool Hardening::on_large_freed(const void* block, void* mapping, std::size_t len
 Hardening::LargeState Hardening::large_state(const void* block, std::uintptr_t* header,
                                              call_site::Sites* sites) noexcept {
   const auto address = reinterpret_cast<std::uintptr_t>(block);
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<Mutex> lock(mutex_);
   *header = live_large_.find(address);
   if (*header != 0) return LargeState::kLive;
   for (const HeldBack& held : held_back_) {

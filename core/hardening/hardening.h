@@ -34,10 +34,11 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
+#include <mutex>  // std::lock_guard
 
 #include "base/config.h"
 #include "base/mitigations.h"
+#include "base/mutex.h"
 #include "base/report.h"
 #include "hardening/block_state.h"
 #include "hardening/call_site.h"
@@ -100,7 +101,7 @@ class Hardening {
   // block back and answers the request with NULL.
   bool on_large_allocated(const void* block, const void* header) noexcept {
     if constexpr (!enabled(Mitigation::kPointerCheck)) return true;
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<Mutex> lock(mutex_);
     return live_large_.insert(reinterpret_cast<std::uintptr_t>(block), reinterpret_cast<std::uintptr_t>(header));
   }
 
@@ -113,7 +114,7 @@ class Hardening {
   void release_held_back() noexcept;
 
   // For fork(): held across the fork with the allocator's other locks.
-  std::mutex& mutex() noexcept { return mutex_; }
+  Mutex& mutex() noexcept { return mutex_; }
 
  private:
   // The pointer check, inline for slab blocks (the common case: a registry bit, a page-table
@@ -159,7 +160,7 @@ class Hardening {
   static void unmap_held(MemorySource& source, HeldBack held) noexcept;
 
   MemorySource& source_;
-  std::mutex mutex_;
+  Mutex mutex_;
   LiveTable live_large_;
   HeldBack held_back_[kHeldBack];
   unsigned next_held_ = 0;

@@ -36,7 +36,7 @@ Allocator::~Allocator() {
 }
 
 ThreadCache* Allocator::claim_cache() noexcept {
-  std::lock_guard<std::mutex> lock(caches_mutex_);
+  std::lock_guard<Mutex> lock(caches_mutex_);
   for (ThreadCache* cache = caches_; cache != nullptr; cache = cache->next_cache) {
     bool expected = false;
     if (cache->claimed.compare_exchange_strong(expected, true, std::memory_order_acquire)) return cache;
@@ -173,7 +173,7 @@ BlockInfo Allocator::lookup(const void* block) noexcept {
 
 void Allocator::release_free_memory() noexcept {
   {
-    std::lock_guard<std::mutex> lock(caches_mutex_);
+    std::lock_guard<Mutex> lock(caches_mutex_);
     for (ThreadCache* cache = caches_; cache != nullptr; cache = cache->next_cache) {
       bool expected = false;
       if (!cache->claimed.compare_exchange_strong(expected, true, std::memory_order_acquire)) continue;
@@ -200,7 +200,7 @@ Statistics Allocator::statistics() noexcept {
     }
   });
   {
-    std::lock_guard<std::mutex> lock(caches_mutex_);
+    std::lock_guard<Mutex> lock(caches_mutex_);
     for (ThreadCache* cache = caches_; cache != nullptr; cache = cache->next_cache) {
       for (unsigned c = 0; c < kClassCount; ++c) stats.live_blocks[c] -= cache->list(c).count;
       // Quarantined blocks count as used in their slabs, as cached ones do, but are not live.

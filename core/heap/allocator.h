@@ -23,9 +23,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <mutex>
+#include <mutex>  // std::lock_guard
 
 #include "base/mitigations.h"
+#include "base/mutex.h"
 #include "base/report.h"
 #include "base/sanitizer.h"
 #include "cache/thread_cache.h"
@@ -196,7 +197,7 @@ class Allocator {
   Pool pool_;
   LargeBlocks large_;
   Hardening hardening_;
-  std::mutex caches_mutex_;
+  Mutex caches_mutex_;
   ThreadCache* caches_ = nullptr;
 };
 

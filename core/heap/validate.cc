@@ -165,7 +165,7 @@ ValidationResult Allocator::validate() noexcept {
   });
 
   {
-    std::lock_guard<std::mutex> lock(caches_mutex_);
+    std::lock_guard<Mutex> lock(caches_mutex_);
     for (ThreadCache* cache = caches_; cache != nullptr && result.ok; cache = cache->next_cache) {
       for (unsigned c = 0; c < kClassCount && result.ok; ++c) {
         // A list may be longer than its limit right after a refill took a whole slab's free list.

@@ -60,7 +60,7 @@ void* LargeBlocks::allocate(std::size_t size, std::size_t alignment) noexcept {
   header->set_large_block(block);
   mark_no_access(data, static_cast<std::size_t>(block - data));
 
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<Mutex> lock(mutex_);
   blocks_.push_front(header);
   ++counts_.blocks;
   counts_.bytes += length;
@@ -70,7 +70,7 @@ void* LargeBlocks::allocate(std::size_t size, std::size_t alignment) noexcept {
 }
 
 LargeBlocks::Mapping LargeBlocks::retire(SlabHeader* header) noexcept {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<Mutex> lock(mutex_);
   if (!NODEALLOC_FAULT(large_not_unlinked)) blocks_.remove(header);
   --counts_.blocks;
   counts_.bytes -= header->length();

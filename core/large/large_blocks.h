@@ -20,8 +20,9 @@
 #pragma once
 
 #include <cstddef>
-#include <mutex>
+#include <mutex>  // std::lock_guard
 
+#include "base/mutex.h"
 #include "pool/memory_source.h"
 #include "pool/slab.h"
 #include "pool/slab_list.h"
@@ -65,21 +66,21 @@ class LargeBlocks {
     std::size_t peak_bytes = 0;
   };
   Counts counts() noexcept {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<Mutex> lock(mutex_);
     return counts_;
   }
 
   template <class Visitor>
   void for_each(Visitor&& visit) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<Mutex> lock(mutex_);
     blocks_.for_each(visit);
   }
 
-  std::mutex& mutex() noexcept { return mutex_; }
+  Mutex& mutex() noexcept { return mutex_; }
 
  private:
   MemorySource& source_;
-  std::mutex mutex_;
+  Mutex mutex_;
   SlabList blocks_;
   Counts counts_;  // under mutex_
 };

@@ -54,7 +54,7 @@ void Pool::discard_pages(ChunkHeader* chunk, std::uint64_t pages) noexcept {
 
 SlabHeader* Pool::acquire_slab(unsigned class_index) noexcept {
   const SizeClass& size = size_class(class_index);
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<Mutex> lock(mutex_);
   ChunkHeader* chunk = chunks_;
   unsigned first = 0;
   for (; chunk != nullptr; chunk = chunk->next) {
@@ -87,7 +87,7 @@ void Pool::release_slab(SlabHeader* header) noexcept {
   const std::uint64_t pages = page_mask(first, count);
   mark_no_access(data, std::size_t{count} * kSlabPageSize);
 
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<Mutex> lock(mutex_);
   set_slab_pages(chunk, first, count, 0);
   new (header) SlabHeader;  // node slot zero: not a slab, validate() and stats skip it
   chunk->free_pages |= pages;
@@ -108,7 +108,7 @@ void Pool::release_slab(SlabHeader* header) noexcept {
 }
 
 void Pool::release_free_memory() noexcept {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<Mutex> lock(mutex_);
   ChunkHeader* chunk = chunks_;
   while (chunk != nullptr) {
     ChunkHeader* next = chunk->next;
@@ -122,7 +122,7 @@ void Pool::release_free_memory() noexcept {
 }
 
 std::size_t Pool::dirty_bytes() const noexcept {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<Mutex> lock(mutex_);
   return dirty_pages_ * kSlabPageSize;
 }
 

@@ -14,8 +14,9 @@
 #pragma once
 
 #include <cstddef>
-#include <mutex>
+#include <mutex>  // std::lock_guard
 
+#include "base/mutex.h"
 #include "pool/chunk.h"
 #include "pool/memory_source.h"
 #include "pool/slab.h"
@@ -43,12 +44,12 @@ class Pool {
   // Calls visit(ChunkHeader&) for every chunk, under the pool's lock.
   template <class Visitor>
   void for_each_chunk(Visitor&& visit) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<Mutex> lock(mutex_);
     for (ChunkHeader* chunk = chunks_; chunk != nullptr; chunk = chunk->next) visit(*chunk);
   }
 
   // For fork(): the pool's lock, held across the fork so the child sees a consistent pool.
-  std::mutex& mutex() noexcept { return mutex_; }
+  Mutex& mutex() noexcept { return mutex_; }
 
  private:
   ChunkHeader* map_chunk() noexcept;
@@ -56,7 +57,7 @@ class Pool {
   void discard_pages(ChunkHeader* chunk, std::uint64_t pages) noexcept;
 
   MemorySource& source_;
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   ChunkHeader* chunks_ = nullptr;
   std::size_t dirty_pages_ = 0;
 };
