@@ -34,6 +34,23 @@ TEST(NewDelete, NothrowFormsReturnNull) {
   EXPECT_EQ(::operator new(SIZE_MAX / 2, std::align_val_t{64}, std::nothrow), nullptr);
 }
 
+// The nothrow forms call the new-handler as the throwing ones do, and answer nullptr when it
+// throws (they hand a failure to libstdc++'s nothrow form, which catches: new_override.cc).
+void throwing_handler() {
+  if (++handler_calls == 2) throw std::bad_alloc();
+}
+
+TEST(NewDelete, NothrowFormsCallTheNewHandlerAndReturnNullWhenItThrows) {
+  std::set_new_handler(throwing_handler);
+  handler_calls = 0;
+  EXPECT_EQ(::operator new(SIZE_MAX / 2, std::nothrow), nullptr);
+  EXPECT_EQ(handler_calls, 2);
+  handler_calls = 0;
+  EXPECT_EQ(::operator new[](SIZE_MAX / 2, std::align_val_t{64}, std::nothrow), nullptr);
+  EXPECT_EQ(handler_calls, 2);
+  std::set_new_handler(nullptr);
+}
+
 TEST(NewDelete, BlocksComeFromNodealloc) {
   auto* numbers = new std::vector<int>(1000, 7);
   // The lookup finds a nodealloc header through the back-pointer of a block new returned.

@@ -29,12 +29,12 @@ constexpr std::size_t kLineCapacity = 511;  // report.cc's ReportLine, before it
 
 TEST(Report, EveryErrorHasItsOwnName) {
   std::set<std::string> names;
-  for (unsigned e = 0; e <= static_cast<unsigned>(FatalError::kHeapOverflow); ++e) {
+  for (unsigned e = 0; e <= static_cast<unsigned>(FatalError::kBadAllocWithoutRuntime); ++e) {
     const std::string name = fatal_error_name(static_cast<FatalError>(e));
     EXPECT_NE(name, "unknown error") << e;
     names.insert(name);
   }
-  EXPECT_EQ(names.size(), static_cast<unsigned>(FatalError::kHeapOverflow) + 1);
+  EXPECT_EQ(names.size(), static_cast<unsigned>(FatalError::kBadAllocWithoutRuntime) + 1);
   EXPECT_STREQ(fatal_error_name(static_cast<FatalError>(0x7f)), "unknown error");
 }
 

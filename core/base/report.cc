@@ -120,6 +120,8 @@ const char* fatal_error_name(FatalError error) noexcept {
       return "write after free";
     case FatalError::kHeapOverflow:
       return "heap buffer overflow";
+    case FatalError::kBadAllocWithoutRuntime:
+      return "bad_alloc without a C++ runtime";
   }
   return "unknown error";
 }

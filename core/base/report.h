@@ -29,6 +29,7 @@ enum class FatalError {
   kSizedFreeMismatch,          // free_sized / free_aligned_sized (C23) with a size the block was not made for
   kWriteAfterFree,             // a freed block's fill was changed before it was handed out again
   kHeapOverflow,               // a live block's canary (the slack past its requested size) was changed
+  kBadAllocWithoutRuntime,     // operator new failed where no C++ runtime is loaded to throw std::bad_alloc
 };
 
 // The stable name printed for each error, e.g. "header position out of bounds".

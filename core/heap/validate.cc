@@ -2,6 +2,7 @@
 // without trusting any pointer before it is shown to point into the heap (a corrupt list must give
 // a failed result, not a crash in the validator). Used as the oracle of tests, properties and
 // fuzzers; exact when no other thread is inside the allocator.
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 
@@ -95,9 +96,17 @@ class Validator {
 ValidationResult Allocator::validate() noexcept {
   ValidationResult result;
   // The table and its lookup are fixed when nodealloc is built: one check per process is enough
-  // (it was more than half of what validate() cost the fuzz targets' heap checks).
-  static const char* const size_class_fault = validate_size_classes();
-  if (const char* fault = size_class_fault) {
+  // (it was more than half of what validate() cost the fuzz targets' heap checks). Kept in an
+  // atomic, not a function-local static whose guard is the C++ runtime's (core/meson.build says why
+  // core/ needs none); threads that race to check first find the same answer.
+  static const char unchecked = 0;
+  static std::atomic<const char*> size_class_fault{&unchecked};
+  const char* fault = size_class_fault.load(std::memory_order_acquire);
+  if (fault == &unchecked) {
+    fault = validate_size_classes();
+    size_class_fault.store(fault, std::memory_order_release);
+  }
+  if (fault != nullptr) {
     std::snprintf(result.message, sizeof result.message, "size classes: %s", fault);
     result.ok = false;
     return result;

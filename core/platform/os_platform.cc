@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 
 #include "base/bits.h"
@@ -49,13 +50,21 @@ class OsPlatform final : public Platform {
 
 }  // namespace
 
+// Neither needs a guard of the C++ runtime (core/meson.build says why core/ uses none): the page
+// size is read again by a thread that races the first reader (the same value), and the platform
+// is constant-initialised.
 std::size_t page_size() noexcept {
-  static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  static std::atomic<std::size_t> cached{0};
+  std::size_t size = cached.load(std::memory_order_relaxed);
+  if (size == 0) [[unlikely]] {
+    size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    cached.store(size, std::memory_order_relaxed);
+  }
   return size;
 }
 
 Platform& os_platform() noexcept {
-  static OsPlatform platform;
+  static constinit OsPlatform platform;
   return platform;
 }
 

@@ -6,7 +6,12 @@
  * and NULL with the POSIX errno (or posix_memalign's return) for impossible sizes and alignments.
  * The C API's own tests check na_* in-process; this is the layer in between, where an argument
  * dropped or swapped on the way from malloc's name to its body would show. Prints one line per
- * failed check and a summary; exits 0 only when every check held. */
+ * failed check and a summary; exits 0 only when every check held.
+ *
+ * It also checks what the drop-in brings into a C program: no C++ runtime (libstdc++, libm,
+ * libgcc_s are not mapped), and an operator new that, called by hand where no runtime could
+ * catch a std::bad_alloc, serves a block and, for an impossible size, ends the process in abort()
+ * with nodealloc's one line (core/override/new_override.cc). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -15,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Entry points glibc 2.36 does not define (free_sized, free_aligned_sized: C23) or no longer links
@@ -63,6 +70,43 @@ static int all_bytes(const unsigned char *bytes, size_t size, unsigned char valu
   for (size_t i = 0; i < size; ++i)
     if (bytes[i] != value) return 0;
   return 1;
+}
+
+/* Whether /proc/self/maps maps a file whose name contains `name`. */
+static int mapped(const char *name) {
+  FILE *maps = fopen("/proc/self/maps", "r");
+  if (maps == NULL) return 1; /* cannot tell: count it as there, so the check fails */
+  char line[512];
+  int found = 0;
+  while (!found && fgets(line, sizeof line, maps) != NULL) found = strstr(line, name) != NULL;
+  fclose(maps);
+  return found;
+}
+
+/* operator new(size), called by hand in a child whose stderr is a pipe: the child's exit status
+ * and what it wrote (at most capacity - 1 bytes). */
+static int new_in_child(size_t size, char *output, size_t capacity) {
+  void *(*new_)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "_Znwm");
+  void (*delete_)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "_ZdlPv");
+  int out[2];
+  if (new_ == NULL || delete_ == NULL || pipe(out) != 0) return -1;
+  fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) {
+    dup2(out[1], 2);
+    void *block = new_(opaque(size));
+    delete_(block);
+    _exit(block != NULL ? 0 : 3);
+  }
+  close(out[1]);
+  size_t length = 0;
+  ssize_t got;
+  while (length + 1 < capacity && (got = read(out[0], output + length, capacity - 1 - length)) > 0) length += (size_t)got;
+  output[length] = 0;
+  close(out[0]);
+  int status = -1;
+  waitpid(child, &status, 0);
+  return status;
 }
 
 int main(void) {
@@ -169,6 +213,15 @@ int main(void) {
         "posix_memalign(SIZE_MAX)", 64, huge - 4096);
   free(NULL);
   check(malloc_trim(0) == 1, "malloc_trim", 0, 0);
+
+  check(!mapped("libstdc++") && !mapped("libgcc_s") && !mapped("/libm."), "no C++ runtime loaded", 0, 0);
+  char output[512];
+  int status = new_in_child(100, output, sizeof output);
+  check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "operator new without a C++ runtime", 100, (size_t)status);
+  status = new_in_child(huge / 2, output, sizeof output);
+  check(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT &&
+            strstr(output, "nodealloc: fatal: bad_alloc without a C++ runtime at 0x0 (size=") == output,
+        "operator new(SIZE_MAX / 2) without a C++ runtime aborts with one line", huge / 2, (size_t)status);
 
   printf("override: %d checks, %d failed\n", checks, failures);
   return failures == 0 ? 0 : 1;
