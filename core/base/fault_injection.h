@@ -25,8 +25,10 @@
 
 namespace nodealloc::fault {
 
+// Read at every check, not kept in a function-local static: its guard is the C++ runtime's,
+// which core/ does without (core/meson.build). Fault builds are for tests; getenv is cheap.
 inline bool active(const char* name) {
-  static const char* const chosen = std::getenv("NODEALLOC_FAULT");
+  const char* const chosen = std::getenv("NODEALLOC_FAULT");
   return chosen != nullptr && std::strcmp(chosen, name) == 0;
 }
 
