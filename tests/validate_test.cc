@@ -15,6 +15,7 @@
 #include "heap/allocator.h"
 #include "node/block.h"
 #include "pool/chunk.h"
+#include "pool/chunk_registry.h"
 #include "pool/slab.h"
 #include "support/allocator_fixture.h"
 
@@ -85,6 +86,11 @@ TEST_F(ValidateTest, AChunkThatNamesAnotherPool) {
   const Pool* const pool = chunk_->pool;
   expect_caught([&] { chunk_->pool = reinterpret_cast<const Pool*>(chunk_); }, [&] { chunk_->pool = pool; },
                 "names another pool");
+}
+
+TEST_F(ValidateTest, AChunkTheRegistryDoesNotHold) {
+  expect_caught([&] { chunk_registry::remove(chunk_); }, [&] { ASSERT_TRUE(chunk_registry::add(chunk_)); },
+                "not registered, or names another pool");
 }
 
 TEST_F(ValidateTest, AChunkWhosePageZeroIsFree) {
