@@ -20,7 +20,7 @@ std::size_t cache_mapping_size() {
 Allocator::Allocator(const AllocatorOptions& options)
     : source_(options.platform != nullptr ? *options.platform : os_platform(), options.memory_limit),
       pool_(source_),
-      large_(source_),
+      large_(source_, options.large_cache_bytes),
       hardening_(source_) {
   secret::init();      // before this instance writes its first keyed word
   freed_fill::init();  // before it fills its first block
@@ -55,8 +55,8 @@ void Allocator::release_cache(ThreadCache* cache) noexcept {
   cache->claimed.store(false, std::memory_order_release);
 }
 
-void* Allocator::allocate_large(std::size_t size, std::size_t alignment, Family family) noexcept {
-  void* block = large_.allocate(size, alignment);
+void* Allocator::allocate_large(std::size_t size, std::size_t alignment, Family family, bool zeroed) noexcept {
+  void* block = large_.allocate(size, alignment, zeroed);
   if (block == nullptr) return nullptr;
   SlabHeader* header = SlabNode::header_of(block);
   if (!hardening_.on_large_allocated(block, header)) {  // out of memory for the table of live blocks
@@ -72,7 +72,7 @@ void Allocator::deallocate_large(SlabHeader* header, void* block) noexcept {
   canary::check_large(*header, block, room);
   mark_freed(block, room);
   const LargeBlocks::Mapping mapping = large_.retire(header);
-  if (!hardening_.on_large_freed(block, mapping.address, mapping.length)) large_.unmap(mapping);
+  if (!hardening_.on_large_freed(block, mapping.address, mapping.length)) large_.release(mapping);
 }
 
 void* Allocator::allocate_aligned(ThreadCache& cache, std::size_t size, std::size_t alignment,
@@ -100,14 +100,15 @@ void Allocator::deallocate_sized(ThreadCache& cache, void* block, std::size_t si
 void* Allocator::allocate_zeroed(ThreadCache& cache, std::size_t count, std::size_t size) noexcept {
   std::size_t bytes = 0;
   if (__builtin_mul_overflow(count, size, &bytes)) return nullptr;
-  void* block = allocate(cache, bytes);
-  // Large blocks are fresh mappings, already zero (which memcheck is told); slab blocks may be reused.
-  if (block == nullptr) return nullptr;
   if (canary::class_for_request(bytes) != kNoClass) {
-    std::memset(block, 0, bytes);
-  } else {
-    mark_defined(block, bytes);
+    void* block = allocate(cache, bytes);
+    if (block != nullptr) std::memset(block, 0, bytes);
+    return block;
   }
+  // A large block is zero already (a fresh mapping) or zeroed by large_ (a reused one): memcheck
+  // and MSan are told so.
+  void* block = allocate_large(bytes, kMinAlignment, Family::kMalloc, true);
+  if (block != nullptr) mark_defined(block, bytes);
   return block;
 }
 
@@ -186,6 +187,7 @@ void Allocator::release_free_memory() noexcept {
   }
   pool_.release_free_memory();
   hardening_.release_held_back();
+  large_.drain_cache();
 }
 
 Statistics Allocator::statistics() noexcept {

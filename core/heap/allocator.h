@@ -43,6 +43,9 @@ namespace nodealloc {
 struct AllocatorOptions {
   Platform* platform = nullptr;  // nullptr: the OS
   std::size_t memory_limit = std::numeric_limits<std::size_t>::max();
+  // Freed large mappings kept for reuse, in bytes (large/large_blocks.h: its bounds, and why the
+  // hardened presets keep none by default); 0 gives every one back to the OS at once.
+  std::size_t large_cache_bytes = kDefaultLargeCacheBytes;
 };
 
 struct Statistics {
@@ -136,8 +139,8 @@ class Allocator {
   static BlockInfo lookup(const void* block) noexcept;
 
   // Collects remote frees into dormant caches, returns empty slabs, discards dirty pages, unmaps
-  // empty chunks (pool.h's policy, all at once) and the large mappings the hardening layer holds
-  // back.
+  // empty chunks (pool.h's policy, all at once), the large mappings the hardening layer holds
+  // back and those the mapping cache keeps.
   void release_free_memory() noexcept;
 
   Statistics statistics() noexcept;
@@ -190,7 +193,7 @@ class Allocator {
   // The bytes a block occupies: its class's usable size, or a large block's bytes to the end of
   // its mapping (or guard page).
   static std::size_t room_of(const SlabHeader& header, const void* block) noexcept;
-  void* allocate_large(std::size_t size, std::size_t alignment, Family family) noexcept;
+  void* allocate_large(std::size_t size, std::size_t alignment, Family family, bool zeroed = false) noexcept;
   void deallocate_large(SlabHeader* header, void* block) noexcept;
 
   MemorySource source_;

@@ -1,6 +1,7 @@
 // See large_blocks.h.
 #include "large/large_blocks.h"
 
+#include <cstring>
 #include <new>
 
 #include "base/bits.h"
@@ -11,8 +12,67 @@
 
 namespace nodealloc {
 
+LargeBlocks::LargeBlocks(MemorySource& source, std::size_t cache_bytes) noexcept
+    : source_(source), cache_limit_(guard_bytes() == 0 ? cache_bytes : 0) {}
+
 LargeBlocks::~LargeBlocks() {
   while (SlabHeader* header = blocks_.front()) deallocate(header);
+  drain_cache();
+}
+
+void LargeBlocks::release(Mapping mapping) noexcept {
+  if (mapping.length > cache_limit_) {
+    unmap(mapping);
+    return;
+  }
+  Mapping leaving[kCacheSlots];
+  unsigned left = 0;
+  {
+    std::lock_guard<Mutex> lock(mutex_);
+    while (kept_count_ == kCacheSlots || kept_bytes_ + mapping.length > cache_limit_) {
+      leaving[left++] = kept_[0];
+      kept_bytes_ -= kept_[0].length;
+      --kept_count_;
+      for (unsigned i = 0; i < kept_count_; ++i) kept_[i] = kept_[i + 1];
+    }
+    kept_[kept_count_++] = mapping;
+    kept_bytes_ += mapping.length;
+  }
+  for (unsigned i = 0; i < left; ++i) unmap(leaving[i]);
+}
+
+void* LargeBlocks::take_kept(std::size_t length, std::size_t alignment) noexcept {
+  Mapping taken{nullptr, 0};
+  {
+    std::lock_guard<Mutex> lock(mutex_);
+    unsigned best = kept_count_;
+    for (unsigned i = 0; i < kept_count_; ++i) {
+      const Mapping& kept = kept_[i];
+      if (kept.length < length || (reinterpret_cast<std::uintptr_t>(kept.address) & (alignment - 1)) != 0) continue;
+      if (best == kept_count_ || kept.length < kept_[best].length) best = i;
+    }
+    if (best == kept_count_) return nullptr;
+    taken = kept_[best];
+    kept_bytes_ -= taken.length;
+    --kept_count_;
+    for (unsigned i = best; i < kept_count_; ++i) kept_[i] = kept_[i + 1];
+  }
+  if (taken.length > length) unmap({static_cast<std::byte*>(taken.address) + length, taken.length - length});
+  mark_reusable(taken.address, length);  // its bytes are a new block's now, whatever the freed one's state
+  return taken.address;
+}
+
+bool LargeBlocks::drain_cache() noexcept {
+  Mapping leaving[kCacheSlots];
+  unsigned left = 0;
+  {
+    std::lock_guard<Mutex> lock(mutex_);
+    for (; left < kept_count_; ++left) leaving[left] = kept_[left];
+    kept_count_ = 0;
+    kept_bytes_ = 0;
+  }
+  for (unsigned i = 0; i < left; ++i) unmap(leaving[i]);
+  return left != 0;
 }
 
 void LargeBlocks::unmap(Mapping mapping) noexcept {
@@ -22,7 +82,7 @@ void LargeBlocks::unmap(Mapping mapping) noexcept {
 
 std::size_t LargeBlocks::guard_bytes() noexcept { return enabled(Mitigation::kLargeGuardPages) ? page_size() : 0; }
 
-void* LargeBlocks::allocate(std::size_t size, std::size_t alignment) noexcept {
+void* LargeBlocks::allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
   const std::size_t page = page_size();
   const std::size_t guard = guard_bytes();
   if (alignment < kWordSize) alignment = kWordSize;
@@ -34,8 +94,13 @@ void* LargeBlocks::allocate(std::size_t size, std::size_t alignment) noexcept {
     return nullptr;
   }
   const std::size_t map_alignment = alignment > page ? alignment : page;
-  void* memory = source_.map(length, map_alignment);
-  if (memory == nullptr) return nullptr;
+  void* memory = take_kept(length, map_alignment);
+  const bool reused = memory != nullptr;
+  if (!reused) {
+    memory = source_.map(length, map_alignment);
+    if (memory == nullptr && drain_cache()) memory = source_.map(length, map_alignment);
+    if (memory == nullptr) return nullptr;
+  }
   std::byte* data = static_cast<std::byte*>(memory) + page;
   std::byte* data_end = static_cast<std::byte*>(memory) + length - guard;
   if (guard != 0 && !source_.protect(data_end, guard)) {
@@ -58,6 +123,7 @@ void* LargeBlocks::allocate(std::size_t size, std::size_t alignment) noexcept {
   }
   std::byte* block = SlabNode(header, area, static_cast<std::size_t>(data_end - area), 1).aligned_addr(alignment, size);
   header->set_large_block(block);
+  if (reused && zeroed) std::memset(block, 0, size);
   mark_no_access(data, static_cast<std::size_t>(block - data));
 
   std::lock_guard<Mutex> lock(mutex_);

@@ -17,11 +17,28 @@
 // block is on one SlabList (words 7 and 8), under a lock, for statistics, validate() and the
 // allocator's destructor. Whether a pointer is a live large block is the hardening layer's
 // question (its table of live blocks), not this one's.
+//
+// The mapping cache: a freed block's mapping may be kept, whole and still backed, for a later
+// block, so that a program that frees and allocates large blocks in a loop pays neither an
+// mmap/munmap pair nor the page faults of a fresh mapping each time. Bounds: at most kCacheSlots
+// mappings and `cache_bytes` in all (a larger mapping is never kept); the oldest leaves first, so
+// a kept mapping lives at most kCacheSlots later frees. A request takes the smallest kept mapping
+// that holds it (and is aligned as it needs), and unmaps the part past what a fresh mapping would
+// have been, so a block's layout and room are exactly a fresh one's. Kept mappings count against
+// the memory limit (they stay mapped); a map() that fails empties the cache and tries once more,
+// so a request is never refused for memory the cache holds. drain_cache() (na_release_free_memory,
+// malloc_trim) gives them all back. A reused mapping holds old bytes: allocate() zeroes the block
+// when asked (calloc), which writes pages already backed where a fresh mapping would fault.
+// Off (0 bytes) in the hardened presets and with guard pages: a block placed in a reused mapping
+// sits at the freed block's address with a live back-pointer, so a double free of the old pointer
+// would free the new block unseen (kDoubleFree, kPointerCheck), and the guard page would be in the
+// wrong place.
 #pragma once
 
 #include <cstddef>
 #include <mutex>  // std::lock_guard
 
+#include "base/mitigations.h"
 #include "base/mutex.h"
 #include "pool/memory_source.h"
 #include "pool/slab.h"
@@ -29,9 +46,15 @@
 
 namespace nodealloc {
 
+// The mapping cache's default bound: 64 MiB without double-free checks, else none (see above).
+inline constexpr std::size_t kDefaultLargeCacheBytes =
+    enabled(Mitigation::kDoubleFree) || enabled(Mitigation::kPointerCheck) ? 0 : std::size_t{64} << 20;
+
 class LargeBlocks {
  public:
-  explicit LargeBlocks(MemorySource& source) : source_(source) {}
+  static constexpr unsigned kCacheSlots = 8;
+
+  LargeBlocks(MemorySource& source, std::size_t cache_bytes) noexcept;
   ~LargeBlocks();
   LargeBlocks(const LargeBlocks&) = delete;
   LargeBlocks& operator=(const LargeBlocks&) = delete;
@@ -42,15 +65,27 @@ class LargeBlocks {
     std::size_t length;
   };
 
-  // A block of `size` bytes aligned to `alignment` (a power of two), or nullptr.
-  void* allocate(std::size_t size, std::size_t alignment) noexcept;
-  // Gives the block's mapping back to the OS.
+  // A block of `size` bytes aligned to `alignment` (a power of two), or nullptr. Its first `size`
+  // bytes are zero when `zeroed` (a fresh mapping is; a reused one is zeroed).
+  void* allocate(std::size_t size, std::size_t alignment, bool zeroed = false) noexcept;
+  // Gives the block's mapping back to the OS, bypassing the cache.
   void deallocate(SlabHeader* header) noexcept { unmap(retire(header)); }
   // Takes the block off the list of live blocks and returns its mapping, still mapped: the caller
-  // unmaps it (unmap) or holds it back (the hardening layer keeps freed addresses unused a while).
+  // gives it back (release, unmap) or holds it back (the hardening layer keeps freed addresses
+  // unused a while).
   Mapping retire(SlabHeader* header) noexcept;
+  // A retired mapping goes to the mapping cache, or back to the OS when the cache is off or the
+  // mapping is too big for it; a mapping the cache pushes out goes back to the OS.
+  void release(Mapping mapping) noexcept;
   // ASan forgets the mapping's poison, and it goes back to the OS.
   void unmap(Mapping mapping) noexcept;
+  // Every kept mapping goes back to the OS. True when there was one.
+  bool drain_cache() noexcept;
+  // The bytes the cache keeps mapped.
+  std::size_t cached_bytes() noexcept {
+    std::lock_guard<Mutex> lock(mutex_);
+    return kept_bytes_;
+  }
 
   // Bytes usable from `block` to the end of its mapping (or to its guard page).
   static std::size_t usable_size(const SlabHeader& header, const void* block) noexcept;
@@ -79,10 +114,19 @@ class LargeBlocks {
   Mutex& mutex() noexcept { return mutex_; }
 
  private:
+  // The smallest kept mapping of at least `length` bytes at an address aligned to `alignment`,
+  // cut to `length` (the rest unmapped), out of the cache; or nullptr.
+  void* take_kept(std::size_t length, std::size_t alignment) noexcept;
+
   MemorySource& source_;
+  const std::size_t cache_limit_;
   Mutex mutex_;
   SlabList blocks_;
   Counts counts_;  // under mutex_
+  // The mapping cache, under mutex_: kept_[0, kept_count_), oldest first.
+  Mapping kept_[kCacheSlots] = {};
+  unsigned kept_count_ = 0;
+  std::size_t kept_bytes_ = 0;
 };
 
 }  // namespace nodealloc

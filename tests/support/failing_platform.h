@@ -24,7 +24,10 @@ class FailingPlatform final : public Platform {
     }
     if (successes_left_ > 0) --successes_left_;
     void* memory = os_platform().map(size, alignment);
-    if (memory != nullptr) mapped_ += size;
+    if (memory != nullptr) {
+      mapped_ += size;
+      ++maps_;
+    }
     return memory;
   }
   void unmap(void* memory, std::size_t size) noexcept override {
@@ -40,12 +43,14 @@ class FailingPlatform final : public Platform {
 
   std::size_t mapped() const { return mapped_; }
   long refusals() const { return refusals_; }
+  long maps() const { return maps_; }  // map() calls that succeeded
 
  private:
   std::atomic<bool> fail_all_{false};
   std::atomic<long> successes_left_{-1};
   std::atomic<std::size_t> mapped_{0};
   std::atomic<long> refusals_{0};
+  std::atomic<long> maps_{0};
   std::atomic<bool> refuse_protect_{false};
 };
 

@@ -1,0 +1,193 @@
+// The mapping cache of large blocks (core/large/large_blocks.h): a freed mapping comes back for
+// the next request without the OS, cut to a fresh mapping's length, zeroed for calloc, within
+// its bounds (slots, bytes, the memory limit), and given back by release_free_memory. A platform
+// that counts map() calls tells reuse from a fresh mapping.
+//
+// The cache is switched on by the options here (its default is off in the hardened presets), and
+// the platform refuses protect(): a hardened preset holds a freed mapping back, inaccessible, as
+// long as the OS protects it (hardening.cc), and sends it on to the cache only when it cannot. So
+// these tests run in none and standard; full's guard pages need protect(), and switch the cache
+// off, so there they are skipped.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "heap/allocator.h"
+#include "platform/platform.h"
+#include "support/failing_platform.h"
+
+namespace nodealloc {
+namespace {
+
+constexpr std::size_t kMiB = std::size_t{1} << 20;
+
+class LargeCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (enabled(Mitigation::kLargeGuardPages)) GTEST_SKIP() << "no mapping cache with guard pages";
+    platform_.refuse_protect(true);
+    start(64 * kMiB);
+  }
+  void TearDown() override { stop(); }
+
+  void start(std::size_t cache_bytes, std::size_t memory_limit = SIZE_MAX) {
+    AllocatorOptions options{&platform_, memory_limit};
+    options.large_cache_bytes = cache_bytes;
+    allocator_ = new Allocator(options);
+    cache_ = allocator_->claim_cache();
+    ASSERT_NE(cache_, nullptr);
+  }
+  void stop() {
+    if (allocator_ == nullptr) return;
+    const ValidationResult result = allocator_->validate();
+    EXPECT_TRUE(result.ok) << result.message;
+    allocator_->release_cache(cache_);
+    delete allocator_;
+    allocator_ = nullptr;
+    EXPECT_EQ(platform_.mapped(), 0u) << "the cache gave every mapping back";
+  }
+
+  testing::FailingPlatform platform_;
+  Allocator* allocator_ = nullptr;
+  ThreadCache* cache_ = nullptr;
+};
+
+TEST_F(LargeCacheTest, AFreedMappingServesTheNextRequestWithoutTheOs) {
+  void* first = allocator_->allocate(*cache_, 3 * kMiB);
+  ASSERT_NE(first, nullptr);
+  std::memset(first, 0x5a, 3 * kMiB);
+  const std::size_t usable = allocator_->usable_size(first);
+  allocator_->deallocate(*cache_, first);
+  const long maps = platform_.maps();
+  const std::size_t mapped = platform_.mapped();
+  void* second = allocator_->allocate(*cache_, 3 * kMiB);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(second, first);
+  EXPECT_EQ(platform_.maps(), maps) << "reused, not mapped";
+  EXPECT_EQ(platform_.mapped(), mapped);
+  EXPECT_EQ(allocator_->usable_size(second), usable);
+  allocator_->deallocate(*cache_, second);
+}
+
+TEST_F(LargeCacheTest, CallocOfAReusedMappingReadsAsZero) {
+  unsigned char* dirty = static_cast<unsigned char*>(allocator_->allocate(*cache_, 2 * kMiB));
+  ASSERT_NE(dirty, nullptr);
+  std::memset(dirty, 0xab, 2 * kMiB);
+  allocator_->deallocate(*cache_, dirty);
+  auto* zeroed = static_cast<unsigned char*>(allocator_->allocate_zeroed(*cache_, 2, kMiB));
+  ASSERT_NE(zeroed, nullptr);
+  EXPECT_EQ(zeroed, dirty);
+  for (std::size_t i = 0; i < 2 * kMiB; ++i) ASSERT_EQ(zeroed[i], 0) << "byte " << i;
+  allocator_->deallocate(*cache_, zeroed);
+}
+
+// A smaller request takes a bigger kept mapping and gives the OS the part a fresh mapping would
+// not have: the block's room is a fresh block's, and nothing more stays mapped.
+TEST_F(LargeCacheTest, ABiggerKeptMappingIsCutToAFreshOnesLength) {
+  void* fresh = allocator_->allocate(*cache_, kMiB);
+  ASSERT_NE(fresh, nullptr);
+  const std::size_t fresh_usable = allocator_->usable_size(fresh);
+  const std::size_t with_fresh = platform_.mapped();
+  allocator_->deallocate(*cache_, fresh);
+  allocator_->release_free_memory();  // nothing kept: the next mapping is the big one's
+
+  void* big = allocator_->allocate(*cache_, 4 * kMiB);
+  ASSERT_NE(big, nullptr);
+  allocator_->deallocate(*cache_, big);
+  void* cut = allocator_->allocate(*cache_, kMiB);
+  ASSERT_NE(cut, nullptr);
+  EXPECT_EQ(cut, big);
+  EXPECT_EQ(allocator_->usable_size(cut), fresh_usable);
+  EXPECT_EQ(platform_.mapped(), with_fresh) << "the cut-off part went back to the OS";
+  allocator_->deallocate(*cache_, cut);
+}
+
+TEST_F(LargeCacheTest, AnAlignedRequestTakesOnlyAnAlignedMapping) {
+  constexpr std::size_t kAlignment = 16 * kMiB;
+  void* plain = allocator_->allocate(*cache_, 8 * kMiB);
+  ASSERT_NE(plain, nullptr);
+  allocator_->deallocate(*cache_, plain);
+  void* aligned = allocator_->allocate_aligned(*cache_, kMiB, kAlignment);
+  ASSERT_NE(aligned, nullptr);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(aligned) % kAlignment, 0u);
+  allocator_->deallocate(*cache_, aligned);
+}
+
+// Eight mappings at most: the ninth freed pushes the oldest out, back to the OS.
+TEST_F(LargeCacheTest, KeepsAtMostItsSlotsOldestLeavingFirst) {
+  constexpr unsigned kBlocks = LargeBlocks::kCacheSlots + 1;
+  void* blocks[kBlocks];
+  for (void*& block : blocks) {
+    block = allocator_->allocate(*cache_, kMiB);
+    ASSERT_NE(block, nullptr);
+  }
+  const std::size_t all_live = platform_.mapped();
+  for (void* block : blocks) allocator_->deallocate(*cache_, block);
+  const std::size_t one = all_live - platform_.mapped();
+  EXPECT_GT(one, kMiB) << "one mapping left, the oldest";
+  EXPECT_LT(one, 2 * kMiB);
+  void* newest = allocator_->allocate(*cache_, kMiB);
+  EXPECT_NE(newest, blocks[0]) << "the oldest is gone";
+  allocator_->deallocate(*cache_, newest);
+}
+
+// The byte bound: a mapping bigger than the whole bound is never kept, and kept ones leave,
+// oldest first, to make room for a new one.
+TEST_F(LargeCacheTest, KeepsNoMoreThanItsBytes) {
+  stop();
+  start(3 * kMiB);
+  const std::size_t before = platform_.mapped();  // the thread cache's mapping
+  void* huge = allocator_->allocate(*cache_, 4 * kMiB);
+  ASSERT_NE(huge, nullptr);
+  allocator_->deallocate(*cache_, huge);
+  const std::size_t base = platform_.mapped();  // with standard's table of live large blocks
+  EXPECT_LT(base - before, kMiB) << "too big to keep";
+
+  void* a = allocator_->allocate(*cache_, kMiB);  // each mapping: 1 MiB and two pages
+  void* b = allocator_->allocate(*cache_, kMiB);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  const std::size_t both = platform_.mapped();
+  allocator_->deallocate(*cache_, a);
+  allocator_->deallocate(*cache_, b);
+  EXPECT_EQ(platform_.mapped(), both) << "both fit in 3 MiB";
+
+  void* c = allocator_->allocate(*cache_, 2 * kMiB);  // neither kept mapping holds it
+  ASSERT_NE(c, nullptr);
+  allocator_->deallocate(*cache_, c);  // a and b leave to make room
+  EXPECT_LE(platform_.mapped() - base, 3 * kMiB);
+  const long maps = platform_.maps();
+  void* again = allocator_->allocate(*cache_, 2 * kMiB);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again, c);
+  EXPECT_EQ(platform_.maps(), maps);
+  allocator_->deallocate(*cache_, again);
+}
+
+TEST_F(LargeCacheTest, ReleaseFreeMemoryGivesKeptMappingsBack) {
+  void* block = allocator_->allocate(*cache_, 5 * kMiB);
+  ASSERT_NE(block, nullptr);
+  const std::size_t live = platform_.mapped();
+  allocator_->deallocate(*cache_, block);
+  EXPECT_EQ(platform_.mapped(), live) << "kept";
+  allocator_->release_free_memory();
+  EXPECT_LE(platform_.mapped() + 5 * kMiB, live);
+}
+
+// Kept mappings count against the memory limit, and are given back before a request that needs
+// their bytes is refused.
+TEST_F(LargeCacheTest, KeptMappingsGoBackBeforeARequestIsRefused) {
+  stop();
+  start(64 * kMiB, 40 * kMiB);
+  void* first = allocator_->allocate(*cache_, 20 * kMiB);
+  ASSERT_NE(first, nullptr);
+  allocator_->deallocate(*cache_, first);
+  EXPECT_GT(platform_.mapped(), 20 * kMiB) << "kept";
+  void* second = allocator_->allocate(*cache_, 30 * kMiB);  // 20 MiB kept + 30 MiB > the limit
+  ASSERT_NE(second, nullptr) << "refused for memory the cache held";
+  EXPECT_LE(platform_.mapped(), 40 * kMiB);
+  allocator_->deallocate(*cache_, second);
+}
+
+}  // namespace
+}  // namespace nodealloc
