@@ -81,25 +81,83 @@ TEST_F(LargeCacheTest, CallocOfAReusedMappingReadsAsZero) {
   allocator_->deallocate(*cache_, zeroed);
 }
 
-// A smaller request takes a bigger kept mapping and gives the OS the part a fresh mapping would
-// not have: the block's room is a fresh block's, and nothing more stays mapped.
+// A smaller request takes a bigger kept mapping, cut to a fresh mapping's length: the block's
+// room is a fresh block's. The cut-off part stays kept, its pages backed, and serves the next
+// request it holds.
 TEST_F(LargeCacheTest, ABiggerKeptMappingIsCutToAFreshOnesLength) {
   void* fresh = allocator_->allocate(*cache_, kMiB);
   ASSERT_NE(fresh, nullptr);
   const std::size_t fresh_usable = allocator_->usable_size(fresh);
-  const std::size_t with_fresh = platform_.mapped();
   allocator_->deallocate(*cache_, fresh);
   allocator_->release_free_memory();  // nothing kept: the next mapping is the big one's
 
   void* big = allocator_->allocate(*cache_, 4 * kMiB);
   ASSERT_NE(big, nullptr);
+  const std::size_t with_big = platform_.mapped();
   allocator_->deallocate(*cache_, big);
   void* cut = allocator_->allocate(*cache_, kMiB);
   ASSERT_NE(cut, nullptr);
   EXPECT_EQ(cut, big);
   EXPECT_EQ(allocator_->usable_size(cut), fresh_usable);
-  EXPECT_EQ(platform_.mapped(), with_fresh) << "the cut-off part went back to the OS";
+  EXPECT_EQ(platform_.mapped(), with_big) << "the cut-off part is kept";
+  const long maps = platform_.maps();
+  void* from_tail = allocator_->allocate(*cache_, 2 * kMiB);
+  ASSERT_NE(from_tail, nullptr);
+  EXPECT_EQ(platform_.maps(), maps) << "the cut-off part served it";
+  EXPECT_GT(static_cast<std::byte*>(from_tail), static_cast<std::byte*>(cut));
+  EXPECT_LT(static_cast<std::byte*>(from_tail), static_cast<std::byte*>(big) + 4 * kMiB);
+  allocator_->deallocate(*cache_, from_tail);
   allocator_->deallocate(*cache_, cut);
+}
+
+// A request bigger than every kept mapping grows the biggest (mremap) instead of mapping afresh;
+// the grown block reads as zero for calloc, the kept part included.
+TEST_F(LargeCacheTest, ABiggerRequestGrowsAKeptMapping) {
+  // A fresh 3 MiB block: its room, and its mapping's length (standard's table of live large
+  // blocks stays mapped once made, so the base is measured after one block came and went).
+  void* fresh = allocator_->allocate(*cache_, 3 * kMiB);
+  ASSERT_NE(fresh, nullptr);
+  const std::size_t fresh_usable = allocator_->usable_size(fresh);
+  allocator_->deallocate(*cache_, fresh);
+  allocator_->release_free_memory();
+  const std::size_t base = platform_.mapped();
+  fresh = allocator_->allocate(*cache_, 3 * kMiB);
+  ASSERT_NE(fresh, nullptr);
+  const std::size_t fresh_mapping = platform_.mapped() - base;
+  allocator_->deallocate(*cache_, fresh);
+  allocator_->release_free_memory();
+
+  auto* small = static_cast<unsigned char*>(allocator_->allocate(*cache_, kMiB));
+  ASSERT_NE(small, nullptr);
+  std::memset(small, 0xcd, kMiB);
+  allocator_->deallocate(*cache_, small);
+  const long maps = platform_.maps();
+  const long remaps = platform_.remaps();
+  auto* grown = static_cast<unsigned char*>(allocator_->allocate_zeroed(*cache_, 3, kMiB));
+  ASSERT_NE(grown, nullptr);
+  EXPECT_EQ(platform_.maps(), maps) << "grown, not mapped";
+  EXPECT_EQ(platform_.remaps(), remaps + 1);
+  EXPECT_EQ(allocator_->usable_size(grown), fresh_usable);
+  EXPECT_EQ(platform_.mapped() - base, fresh_mapping) << "a fresh block's mapping, no more";
+  for (std::size_t i = 0; i < 3 * kMiB; ++i) ASSERT_EQ(grown[i], 0) << "byte " << i;
+  allocator_->deallocate(*cache_, grown);
+}
+
+// A refused remap() costs the kept mapping, not the request: it is unmapped, and a fresh mapping
+// serves the request.
+TEST_F(LargeCacheTest, ARefusedGrowthFallsBackToAFreshMapping) {
+  void* small = allocator_->allocate(*cache_, kMiB);
+  ASSERT_NE(small, nullptr);
+  const std::size_t with_small = platform_.mapped();
+  allocator_->deallocate(*cache_, small);
+  platform_.refuse_remap(true);
+  const long maps = platform_.maps();
+  void* big = allocator_->allocate(*cache_, 3 * kMiB);
+  ASSERT_NE(big, nullptr);
+  EXPECT_EQ(platform_.maps(), maps + 1);
+  EXPECT_GT(platform_.mapped(), with_small + kMiB) << "the small mapping is gone, the big one mapped";
+  EXPECT_LT(platform_.mapped(), with_small + 3 * kMiB);
+  allocator_->deallocate(*cache_, big);
 }
 
 TEST_F(LargeCacheTest, AnAlignedRequestTakesOnlyAnAlignedMapping) {

@@ -45,20 +45,35 @@ void* LargeBlocks::take_kept(std::size_t length, std::size_t alignment) noexcept
   Mapping taken{nullptr, 0};
   {
     std::lock_guard<Mutex> lock(mutex_);
-    unsigned best = kept_count_;
+    // The smallest that holds `length`; else, when the address may move (page alignment), the
+    // biggest, to grow.
+    unsigned fit = kept_count_, biggest = kept_count_;
     for (unsigned i = 0; i < kept_count_; ++i) {
       const Mapping& kept = kept_[i];
-      if (kept.length < length || (reinterpret_cast<std::uintptr_t>(kept.address) & (alignment - 1)) != 0) continue;
-      if (best == kept_count_ || kept.length < kept_[best].length) best = i;
+      if ((reinterpret_cast<std::uintptr_t>(kept.address) & (alignment - 1)) != 0) continue;
+      if (kept.length >= length && (fit == kept_count_ || kept.length < kept_[fit].length)) fit = i;
+      if (biggest == kept_count_ || kept.length > kept_[biggest].length) biggest = i;
     }
-    if (best == kept_count_) return nullptr;
-    taken = kept_[best];
+    const unsigned chosen = fit != kept_count_ ? fit : alignment == page_size() ? biggest : kept_count_;
+    if (chosen == kept_count_) return nullptr;
+    taken = kept_[chosen];
     kept_bytes_ -= taken.length;
     --kept_count_;
-    for (unsigned i = best; i < kept_count_; ++i) kept_[i] = kept_[i + 1];
+    for (unsigned i = chosen; i < kept_count_; ++i) kept_[i] = kept_[i + 1];
   }
-  if (taken.length > length) unmap({static_cast<std::byte*>(taken.address) + length, taken.length - length});
-  mark_reusable(taken.address, length);  // its bytes are a new block's now, whatever the freed one's state
+  mark_reusable(taken.address, taken.length);  // its bytes are a new block's now, whatever the freed one's state
+  if (taken.length > length) {
+    release({static_cast<std::byte*>(taken.address) + length, taken.length - length});
+  } else if (taken.length < length) {
+    // Grown by the OS: its pages stay backed, and only the added ones fault when written.
+    void* grown = source_.remap(taken.address, taken.length, length);
+    if (grown == nullptr) {
+      source_.unmap(taken.address, taken.length);
+      return nullptr;
+    }
+    taken.address = grown;
+    mark_reusable(grown, length);  // a move: the new addresses' state may be an older block's
+  }
   return taken.address;
 }
 

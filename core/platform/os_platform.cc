@@ -1,5 +1,5 @@
-// The OS platform (platform.h) on Linux: anonymous private mmap, munmap, madvise(MADV_DONTNEED),
-// mprotect(PROT_NONE).
+// The OS platform (platform.h) on Linux: anonymous private mmap, munmap, mremap(MREMAP_MAYMOVE),
+// madvise(MADV_DONTNEED), mprotect(PROT_NONE).
 // Alignments above the page size are had by mapping size + alignment and trimming both ends.
 #include <sys/mman.h>
 #include <unistd.h>
@@ -37,6 +37,11 @@ class OsPlatform final : public Platform {
   void unmap(void* memory, std::size_t size) noexcept override {
     if (NODEALLOC_FAULT(unmap_keeps_last_page) && size > page_size()) size -= page_size();
     ::munmap(memory, size);
+  }
+
+  void* remap(void* memory, std::size_t old_size, std::size_t new_size) noexcept override {
+    void* moved = ::mremap(memory, old_size, new_size, MREMAP_MAYMOVE);
+    return moved == MAP_FAILED ? nullptr : moved;
   }
 
   void discard(void* memory, std::size_t size) noexcept override {

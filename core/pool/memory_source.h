@@ -32,6 +32,19 @@ class MemorySource {
     mapped_.fetch_sub(size, std::memory_order_relaxed);
   }
 
+  // Grows a mapping or a part of one (platform.h's remap), within the limit like map().
+  void* remap(void* memory, std::size_t old_size, std::size_t new_size) noexcept {
+    const std::size_t growth = new_size - old_size;
+    const std::size_t before = mapped_.fetch_add(growth, std::memory_order_relaxed);
+    if (before + growth > limit_ || before + growth < before) {
+      mapped_.fetch_sub(growth, std::memory_order_relaxed);
+      return nullptr;
+    }
+    void* moved = platform_.remap(memory, old_size, new_size);
+    if (moved == nullptr) mapped_.fetch_sub(growth, std::memory_order_relaxed);
+    return moved;
+  }
+
   void discard(void* memory, std::size_t size) noexcept { platform_.discard(memory, size); }
   bool protect(void* memory, std::size_t size) noexcept { return platform_.protect(memory, size); }
 

@@ -85,6 +85,40 @@ class ScriptedPlatform final : public Platform {
     }
   }
 
+  // A mapping or a part of one grows in place or moves (the OS's mremap), refused like a map() by
+  // the fault pattern; the grown range is a mapping of its own, recycled like any once unmapped
+  // whole.
+  void* remap(void* memory, std::size_t old_size, std::size_t new_size) noexcept override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto begin = reinterpret_cast<std::uintptr_t>(memory);
+    const auto range = containing(begin, old_size);
+    FUZZ_CHECK(new_size > old_size && new_size % page_size() == 0);
+    const bool refuse = (pattern_ & 1) != 0;
+    pattern_ = std::rotr(pattern_, 1);
+    void* moved = refuse ? nullptr : os_platform().remap(memory, old_size, new_size);
+    if (moved == nullptr) {
+      ++refusals_;
+      return nullptr;
+    }
+    // What was around the part stays mapped where it was.
+    const std::uintptr_t range_begin = range->first;
+    const std::uintptr_t range_end = end_of(range);
+    const bool was_protected = range->second.was_protected;
+    const Range grown{new_size, was_protected};
+    ranges_.erase(range);
+    if (range_begin < begin) ranges_.emplace(range_begin, Range{begin - range_begin, was_protected});
+    if (begin + old_size < range_end) {
+      ranges_.emplace(begin + old_size, Range{range_end - begin - old_size, was_protected});
+    }
+    const auto moved_begin = reinterpret_cast<std::uintptr_t>(moved);
+    const auto next = ranges_.lower_bound(moved_begin);
+    FUZZ_CHECK(next == ranges_.end() || next->first >= moved_begin + new_size);
+    FUZZ_CHECK(next == ranges_.begin() || end_of(std::prev(next)) <= moved_begin);
+    ranges_.emplace(moved_begin, grown);
+    mapped_ += new_size - old_size;
+    return moved;
+  }
+
   void discard(void* memory, std::size_t size) noexcept override {
     {
       std::lock_guard<std::mutex> lock(mutex_);
