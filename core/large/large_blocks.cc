@@ -61,7 +61,8 @@ void* LargeBlocks::take_kept(std::size_t length, std::size_t alignment) noexcept
     --kept_count_;
     for (unsigned i = chosen; i < kept_count_; ++i) kept_[i] = kept_[i + 1];
   }
-  mark_reusable(taken.address, taken.length);  // its bytes are a new block's now, whatever the freed one's state
+  // Its bytes are a new block's now, whatever the freed one left them as.
+  mark_reusable(taken.address, taken.length);
   if (taken.length > length) {
     release({static_cast<std::byte*>(taken.address) + length, taken.length - length});
   } else if (taken.length < length) {

@@ -31,12 +31,12 @@
 // 427k page faults, 16 343k, and 32 289k but a peak RSS 13% above glibc's (16: 5% below).
 // Kept mappings count against the memory limit (they stay mapped); a map() that fails empties
 // the cache and tries once more, so a request is never refused for memory the cache holds.
-// drain_cache() (na_release_free_memory, malloc_trim) gives them all back. A reused mapping holds old bytes: allocate() zeroes the block
-// when asked (calloc), which writes pages already backed where a fresh mapping would fault.
-// Off (0 bytes) in the hardened presets and with guard pages: a block placed in a reused mapping
-// sits at the freed block's address with a live back-pointer, so a double free of the old pointer
-// would free the new block unseen (kDoubleFree, kPointerCheck), and the guard page would be in the
-// wrong place.
+// drain_cache() (na_release_free_memory, malloc_trim) gives them all back. A reused mapping holds
+// old bytes: allocate() zeroes the block when asked (calloc), which writes pages already backed
+// where a fresh mapping would fault. Off (0 bytes) in the hardened presets and with guard pages:
+// a block placed in a reused mapping sits at the freed block's address with a live back-pointer,
+// so a double free of the old pointer would free the new block unseen (kDoubleFree,
+// kPointerCheck), and the guard page would be in the wrong place.
 #pragma once
 
 #include <cstddef>
