@@ -30,10 +30,7 @@ void LargeBlocks::release(Mapping mapping) noexcept {
   {
     std::lock_guard<Mutex> lock(mutex_);
     while (kept_count_ == kCacheSlots || kept_bytes_ + mapping.length > cache_limit_) {
-      leaving[left++] = kept_[0];
-      kept_bytes_ -= kept_[0].length;
-      --kept_count_;
-      for (unsigned i = 0; i < kept_count_; ++i) kept_[i] = kept_[i + 1];
+      leaving[left++] = remove_kept(0);
     }
     kept_[kept_count_++] = mapping;
     kept_bytes_ += mapping.length;
@@ -56,10 +53,7 @@ void* LargeBlocks::take_kept(std::size_t length, std::size_t alignment) noexcept
     }
     const unsigned chosen = fit != kept_count_ ? fit : alignment == page_size() ? biggest : kept_count_;
     if (chosen == kept_count_) return nullptr;
-    taken = kept_[chosen];
-    kept_bytes_ -= taken.length;
-    --kept_count_;
-    for (unsigned i = chosen; i < kept_count_; ++i) kept_[i] = kept_[i + 1];
+    taken = remove_kept(chosen);
   }
   // Its bytes are a new block's now, whatever the freed one left them as.
   mark_reusable(taken.address, taken.length);
@@ -76,6 +70,14 @@ void* LargeBlocks::take_kept(std::size_t length, std::size_t alignment) noexcept
     mark_reusable(grown, length);  // a move: the new addresses' state may be an older block's
   }
   return taken.address;
+}
+
+LargeBlocks::Mapping LargeBlocks::remove_kept(unsigned index) noexcept {
+  const Mapping removed = kept_[index];
+  kept_bytes_ -= removed.length;
+  --kept_count_;
+  for (unsigned i = index; i < kept_count_; ++i) kept_[i] = kept_[i + 1];
+  return removed;
 }
 
 bool LargeBlocks::drain_cache() noexcept {

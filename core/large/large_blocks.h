@@ -85,11 +85,6 @@ class LargeBlocks {
   void unmap(Mapping mapping) noexcept;
   // Every kept mapping goes back to the OS. True when there was one.
   bool drain_cache() noexcept;
-  // The bytes the cache keeps mapped.
-  std::size_t cached_bytes() noexcept {
-    std::lock_guard<Mutex> lock(mutex_);
-    return kept_bytes_;
-  }
 
   // Bytes usable from `block` to the end of its mapping (or to its guard page).
   static std::size_t usable_size(const SlabHeader& header, const void* block) noexcept;
@@ -121,6 +116,8 @@ class LargeBlocks {
   // A kept mapping of exactly `length` bytes at an address aligned to `alignment`, out of the
   // cache: one that holds it, cut to `length`, or a smaller one grown to it; or nullptr.
   void* take_kept(std::size_t length, std::size_t alignment) noexcept;
+  // Takes kept_[index] out of the cache, under mutex_.
+  Mapping remove_kept(unsigned index) noexcept;
 
   MemorySource& source_;
   const std::size_t cache_limit_;

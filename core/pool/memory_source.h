@@ -17,11 +17,7 @@ class MemorySource {
   MemorySource(Platform& platform, std::size_t limit) : platform_(platform), limit_(limit) {}
 
   void* map(std::size_t size, std::size_t alignment) noexcept {
-    const std::size_t before = mapped_.fetch_add(size, std::memory_order_relaxed);
-    if (before + size > limit_ || before + size < before) {
-      mapped_.fetch_sub(size, std::memory_order_relaxed);
-      return nullptr;
-    }
+    if (!charge(size)) return nullptr;
     void* memory = platform_.map(size, alignment);
     if (memory == nullptr) mapped_.fetch_sub(size, std::memory_order_relaxed);
     return memory;
@@ -35,11 +31,7 @@ class MemorySource {
   // Grows a mapping or a part of one (platform.h's remap), within the limit like map().
   void* remap(void* memory, std::size_t old_size, std::size_t new_size) noexcept {
     const std::size_t growth = new_size - old_size;
-    const std::size_t before = mapped_.fetch_add(growth, std::memory_order_relaxed);
-    if (before + growth > limit_ || before + growth < before) {
-      mapped_.fetch_sub(growth, std::memory_order_relaxed);
-      return nullptr;
-    }
+    if (!charge(growth)) return nullptr;
     void* moved = platform_.remap(memory, old_size, new_size);
     if (moved == nullptr) mapped_.fetch_sub(growth, std::memory_order_relaxed);
     return moved;
@@ -61,6 +53,16 @@ class MemorySource {
   std::size_t limit() const noexcept { return limit_; }
 
  private:
+  // Counts `bytes` more as mapped, unless that would pass the limit (or overflow).
+  bool charge(std::size_t bytes) noexcept {
+    const std::size_t before = mapped_.fetch_add(bytes, std::memory_order_relaxed);
+    if (before + bytes > limit_ || before + bytes < before) {
+      mapped_.fetch_sub(bytes, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+
   Platform& platform_;
   const std::size_t limit_;
   std::atomic<std::size_t> mapped_{0};
