@@ -226,10 +226,17 @@ TEST_F(LargeCacheTest, ReleaseFreeMemoryGivesKeptMappingsBack) {
   void* block = allocator_->allocate(*cache_, 5 * kMiB);
   ASSERT_NE(block, nullptr);
   const std::size_t live = platform_.mapped();
+  const std::size_t mapping = allocator_->usage().large_bytes;
   allocator_->deallocate(*cache_, block);
   EXPECT_EQ(platform_.mapped(), live) << "kept";
+  const HeapUsage kept = allocator_->usage();
+  EXPECT_EQ(kept.large_bytes, 0u);
+  EXPECT_EQ(kept.kept_large_mappings, 1u);
+  EXPECT_EQ(kept.kept_large_bytes, mapping) << "the heap reports say what a trim would give back";
   allocator_->release_free_memory();
   EXPECT_LE(platform_.mapped() + 5 * kMiB, live);
+  EXPECT_EQ(allocator_->usage().kept_large_mappings, 0u);
+  EXPECT_EQ(allocator_->usage().kept_large_bytes, 0u);
 }
 
 // Kept mappings count against the memory limit, and are given back before a request that needs

@@ -24,7 +24,7 @@ struct mallinfo2 na_mallinfo2(void) {
   info.hblkhd = usage.large_bytes;
   info.uordblks = usage.slab_bytes_out;
   info.fordblks = usage.chunk_bytes > usage.slab_bytes_out ? usage.chunk_bytes - usage.slab_bytes_out : 0;
-  info.keepcost = usage.dirty_bytes;
+  info.keepcost = usage.dirty_bytes + usage.kept_large_bytes;  // what malloc_trim gives back
   return info;
 }
 
@@ -35,7 +35,8 @@ void na_malloc_stats(void) {
                "Arena 0:\nsystem bytes     = %10zu\nin use bytes     = %10zu\n"
                "Total (incl. mmap):\nsystem bytes     = %10zu\nin use bytes     = %10zu\n"
                "max mmap regions = %10zu\nmax mmap bytes   = %10zu\n",
-               usage.chunk_bytes, usage.slab_bytes_out, usage.chunk_bytes + usage.large_bytes,
+               usage.chunk_bytes, usage.slab_bytes_out,
+               usage.chunk_bytes + usage.large_bytes + usage.kept_large_bytes,  // kept mappings are system bytes too
                usage.slab_bytes_out + usage.large_bytes, usage.peak_large_blocks, usage.peak_large_bytes);
 }
 

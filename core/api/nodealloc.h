@@ -52,14 +52,15 @@ int na_mallopt(int parameter, int value);
  *   arena     bytes of the chunks slabs are carved from      hblks / hblkhd  live large blocks, their bytes
  *   uordblks  bytes of slab blocks out of their slabs (live, or cached by a thread)
  *   fordblks  arena - uordblks                               ordblks  free blocks in slabs in use
- *   keepcost  free slab pages still backed (what a trim gives back)   smblks, usmblks, fsmblks  0
+ *   keepcost  what a trim gives back: free slab pages still backed,   smblks, usmblks, fsmblks  0
+ *             and the freed large mappings kept for reuse
  * mallinfo's int fields are mallinfo2's, truncated as glibc truncates them. malloc_stats writes
  * glibc's lines to stderr; malloc_info writes glibc's XML shape (options must be 0: else it returns EINVAL, as glibc does). */
 struct mallinfo2 na_mallinfo2(void);
 void na_malloc_stats(void);
 int na_malloc_info(int options, FILE *stream);
 
-/* Returns free memory to the OS: empty slabs, dirty pages, empty chunks. */
+/* Returns free memory to the OS: empty slabs, dirty pages, empty chunks, kept large mappings. */
 void na_release_free_memory(void);
 
 /* Writes the heap's statistics to stderr (what NODEALLOC_OPTIONS=stats=1 prints at exit). */

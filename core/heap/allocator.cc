@@ -240,6 +240,8 @@ HeapUsage Allocator::usage() noexcept {
   usage.large_bytes = large.bytes;
   usage.peak_large_blocks = large.peak_blocks;
   usage.peak_large_bytes = large.peak_bytes;
+  usage.kept_large_mappings = large.kept_mappings;
+  usage.kept_large_bytes = large.kept_bytes;
   usage.dirty_bytes = pool_.dirty_bytes();
   usage.bytes_mapped = source_.bytes_mapped();
   return usage;

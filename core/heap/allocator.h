@@ -71,8 +71,10 @@ struct HeapUsage {
   std::size_t large_bytes = 0;        // their mappings
   std::size_t peak_large_blocks = 0;  // the most at once, and their bytes
   std::size_t peak_large_bytes = 0;
-  std::size_t dirty_bytes = 0;        // free slab pages still backed: what a trim gives back
-  std::size_t bytes_mapped = 0;       // everything: chunks, large blocks, caches, tables
+  std::size_t dirty_bytes = 0;        // free slab pages still backed: a trim gives them back
+  std::size_t kept_large_mappings = 0;  // freed large mappings kept for reuse (none preset): a
+  std::size_t kept_large_bytes = 0;     // trim unmaps them, and their bytes
+  std::size_t bytes_mapped = 0;       // everything: chunks, large blocks, kept mappings, caches, tables
 };
 
 struct ValidationResult {

@@ -92,16 +92,22 @@ class LargeBlocks {
   static std::size_t guard_bytes() noexcept;
 
   // Live large blocks and the bytes their mappings take, now and at their peak (malloc_stats
-  // reports glibc's "max mmap regions"): read under the lock, so any thread may ask.
+  // reports glibc's "max mmap regions"), and the mappings the cache keeps: read under the lock,
+  // so any thread may ask.
   struct Counts {
     std::size_t blocks = 0;
     std::size_t bytes = 0;
     std::size_t peak_blocks = 0;
     std::size_t peak_bytes = 0;
+    std::size_t kept_mappings = 0;
+    std::size_t kept_bytes = 0;
   };
   Counts counts() noexcept {
     std::lock_guard<Mutex> lock(mutex_);
-    return counts_;
+    Counts counts = counts_;
+    counts.kept_mappings = kept_count_;
+    counts.kept_bytes = kept_bytes_;
+    return counts;
   }
 
   template <class Visitor>
