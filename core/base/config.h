@@ -35,6 +35,13 @@ struct DefaultConfig {
   static constexpr std::size_t kRefillBytes = std::size_t{16} << 10;
   static constexpr std::size_t kMinRefillBlocks = 4;
   static constexpr std::size_t kMaxRefillBlocks = 128;
+  // Slow start: a cache's first carve of a class is its batch >> kSlowStartSteps blocks (at least
+  // one), each later carve twice the last, up to the batch. A carve writes every block it hands
+  // the cache (link and back-pointer), so a class a program barely uses costs it about a page, not
+  // a batch's pages: peak RSS of a C program that mallocs 3 blocks of each of 57 sizes (8 B to
+  // 40 KiB) 2884 -> 2632 KiB, of `python3 -c 'import json, re, collections'` 15308 -> 15072
+  // (glibc 2300 and 13690; release, medians of 5 interleaved runs, 2026-12-03).
+  static constexpr unsigned kSlowStartSteps = 2;
   // A cache's free list may grow to this many refills before free() flushes half of it: enough
   // that alloc/free churn around one size stays in the cache, little enough to bound what a thread
   // keeps from others.
@@ -92,6 +99,7 @@ static_assert(Config::kChunkSize / Config::kSlabPageSize <= 64, "one 64-bit mask
 static_assert(Config::kMaxSlabPages < Config::kChunkSize / Config::kSlabPageSize,
               "a slab fits in a chunk beside its page 0");
 static_assert(Config::kMinRefillBlocks >= 1 && Config::kMinRefillBlocks <= Config::kMaxRefillBlocks);
+static_assert(Config::kSlowStartSteps < 8, "a shift of a 32-bit batch, counted in a byte");
 static_assert(Config::kCacheLimitInRefills >= 1);
 static_assert(Config::kQuarantineSlots >= 1);
 static_assert(Config::kHeldBackLargeBlocks >= 1);

@@ -1,6 +1,8 @@
 // See thread_cache.h for the design and the lock-free protocol.
 #include "cache/thread_cache.h"
 
+#include <algorithm>
+
 namespace nodealloc {
 namespace {
 
@@ -26,7 +28,10 @@ std::uint32_t ThreadCache::take_blocks(SlabHeader* header, unsigned class_index)
   const SizeClass& size = size_class(class_index);
   const SlabNode node = slab_node(*header, size);
   const std::size_t left = size.capacity - carved;
-  const auto count = static_cast<std::uint32_t>(left < refill_batch(class_index) ? left : refill_batch(class_index));
+  const unsigned slowdown = Config::kSlowStartSteps - carves_[class_index];  // config.h: slow start
+  if (slowdown > 0) ++carves_[class_index];
+  const std::uint32_t batch = std::max<std::uint32_t>(refill_batch(class_index) >> slowdown, 1);
+  const auto count = static_cast<std::uint32_t>(left < batch ? left : batch);
   void* head = nullptr;
   for (std::uint32_t i = count; i-- > 0;) {  // backwards, so the list pops in address order
     // The back-pointer stays poisoned: the Node writes it through the sanitizer-exempt store.

@@ -4,8 +4,10 @@
 //   - a free list of blocks (LIFO, linked through each free block's first word, encoded and
 //     checked by hardening/free_link.h): malloc pops, free pushes, no lock, no atomic. A free that takes it past limit(class) flushes half of it;
 //     a refill may make it longer than the limit, since it takes a slab's whole free list at once;
-//   - the slab it is carving ("current") and a list of other owned slabs that have free blocks
-//     ("partial", a SlabList: header words 7 and 8, word 7 the seed's free link), among them at
+//   - the slab it is carving ("current": a refill takes its whole local free list, else carves a
+//     batch of fresh buffers, smaller for a cache's first carves of a class, base/config.h's slow
+//     start, so a class it barely uses touches a page, not a batch) and a list of other owned
+//     slabs that have free blocks ("partial", a SlabList: header words 7 and 8, word 7 the seed's free link), among them at
 //     most Config::kKeptEmptySlabsPerClass empty slabs per class, kept to absorb churn.
 //
 // A block freed into a cache may belong to any slab, of any owner. When a list grows past its
@@ -127,6 +129,7 @@ class ThreadCache {
   FreeList lists_[kClassCount];
   SlabHeader* current_[kClassCount] = {};
   SlabList partial_[kClassCount];
+  std::uint8_t carves_[kClassCount] = {};  // carves so far, counted up to Config::kSlowStartSteps
   std::uint8_t empty_slabs_[kClassCount] = {};  // slabs on partial_ with no block out: up to Config::kKeptEmptySlabsPerClass
   std::atomic<SlabHeader*> notified_{nullptr};
   [[no_unique_address]] CacheQuarantine quarantine_;
