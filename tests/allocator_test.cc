@@ -254,6 +254,24 @@ TEST_F(AllocatorTest, ACacheListLongerThanItsLimitIsValid) {
   for (std::uint32_t i = 0; i <= list_limit(c); ++i) allocator_->deallocate(cache(), blocks[i]);
 }
 
+// Slow start (base/config.h): a fresh cache carves a quarter of a class's batch, then half, then
+// the whole batch, so a class a program barely uses costs it a page, not a batch's pages.
+TEST_F(AllocatorTest, ACachesFirstCarvesOfAClassStartSmall) {
+  const unsigned c = canary::class_for_request(0);
+  const std::size_t request = size_class(c).usable - canary::kTrailerBytes;
+  const std::uint32_t batch = refill_batch(c);
+  ASSERT_GE(batch, 4u << Config::kSlowStartSteps) << "a class whose batch the slow start divides";
+  std::vector<void*> blocks;
+  std::uint32_t expected_carve = batch >> Config::kSlowStartSteps;
+  for (unsigned carve = 0; carve <= Config::kSlowStartSteps + 1; ++carve) {
+    blocks.push_back(allocator_->allocate(cache(), request));  // the list is empty: this carves
+    EXPECT_EQ(cache().list(c).count, expected_carve - 1) << "carve " << carve;
+    while (cache().list(c).count > 0) blocks.push_back(allocator_->allocate(cache(), request));
+    if (expected_carve < batch) expected_carve *= 2;
+  }
+  for (void* block : blocks) allocator_->deallocate(cache(), block);
+}
+
 TEST_F(AllocatorTest, LookupIsPureAndFindsHeaderAndNode) {
   void* block = allocator_->allocate(cache(), 40);
   const BlockInfo info = Allocator::lookup(block);

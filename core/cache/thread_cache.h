@@ -7,8 +7,9 @@
 //   - the slab it is carving ("current": a refill takes its whole local free list, else carves a
 //     batch of fresh buffers, smaller for a cache's first carves of a class, base/config.h's slow
 //     start, so a class it barely uses touches a page, not a batch) and a list of other owned
-//     slabs that have free blocks ("partial", a SlabList: header words 7 and 8, word 7 the seed's free link), among them at
-//     most Config::kKeptEmptySlabsPerClass empty slabs per class, kept to absorb churn.
+//     slabs that have free blocks ("partial", a SlabList: header words 7 and 8, word 7 the seed's
+//     free link), among them at most Config::kKeptEmptySlabsPerClass empty slabs per class, kept
+//     to absorb churn.
 //
 // A block freed into a cache may belong to any slab, of any owner. When a list grows past its
 // limit, half of it is flushed: blocks of slabs this cache owns go onto the slab's local free list;
