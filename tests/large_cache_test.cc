@@ -239,18 +239,37 @@ TEST_F(LargeCacheTest, ReleaseFreeMemoryGivesKeptMappingsBack) {
   EXPECT_EQ(allocator_->usage().kept_large_bytes, 0u);
 }
 
+// The length bound: a mapping longer than kMaxKeptLength goes back at once, however much room
+// the cache has, since nothing but later large frees would ever give it back.
+TEST_F(LargeCacheTest, AMappingLongerThanTheLengthBoundIsNeverKept) {
+  constexpr std::size_t kBound = LargeBlocks::kMaxKeptLength;
+  void* near_bound = allocator_->allocate(*cache_, kBound - 64 * 1024);
+  ASSERT_NE(near_bound, nullptr);
+  allocator_->deallocate(*cache_, near_bound);
+  EXPECT_EQ(allocator_->usage().kept_large_mappings, 1u) << "within the bound: kept";
+  allocator_->release_free_memory();
+
+  const std::size_t before = platform_.mapped();
+  void* beyond = allocator_->allocate(*cache_, kBound);  // its mapping adds the header's page
+  ASSERT_NE(beyond, nullptr);
+  EXPECT_GE(platform_.mapped(), before + kBound);
+  allocator_->deallocate(*cache_, beyond);
+  EXPECT_EQ(allocator_->usage().kept_large_mappings, 0u);
+  EXPECT_LT(platform_.mapped(), before + kMiB) << "given back to the OS";
+}
+
 // Kept mappings count against the memory limit, and are given back before a request that needs
 // their bytes is refused.
 TEST_F(LargeCacheTest, KeptMappingsGoBackBeforeARequestIsRefused) {
   stop();
-  start(64 * kMiB, 40 * kMiB);
-  void* first = allocator_->allocate(*cache_, 20 * kMiB);
+  start(64 * kMiB, 12 * kMiB);
+  void* first = allocator_->allocate(*cache_, 5 * kMiB);
   ASSERT_NE(first, nullptr);
   allocator_->deallocate(*cache_, first);
-  EXPECT_GT(platform_.mapped(), 20 * kMiB) << "kept";
-  void* second = allocator_->allocate(*cache_, 30 * kMiB);  // 20 MiB kept + 30 MiB > the limit
+  EXPECT_GT(platform_.mapped(), 5 * kMiB) << "kept";
+  void* second = allocator_->allocate(*cache_, 8 * kMiB);  // 5 MiB kept + 8 MiB > the limit
   ASSERT_NE(second, nullptr) << "refused for memory the cache held";
-  EXPECT_LE(platform_.mapped(), 40 * kMiB);
+  EXPECT_LE(platform_.mapped(), 12 * kMiB);
   allocator_->deallocate(*cache_, second);
 }
 

@@ -21,7 +21,7 @@ LargeBlocks::~LargeBlocks() {
 }
 
 void LargeBlocks::release(Mapping mapping) noexcept {
-  if (mapping.length > cache_limit_) {
+  if (mapping.length > cache_limit_ || mapping.length > kMaxKeptLength) {
     unmap(mapping);
     return;
   }

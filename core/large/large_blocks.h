@@ -21,8 +21,13 @@
 // The mapping cache: a freed block's mapping may be kept, whole and still backed, for a later
 // block, so that a program that frees and allocates large blocks in a loop pays neither an
 // mmap/munmap pair nor the page faults of a fresh mapping each time. Bounds: at most kCacheSlots
-// mappings and `cache_bytes` in all (a larger mapping is never kept); the oldest leaves first, so
-// a kept mapping lives at most kCacheSlots later frees. A request takes the smallest kept mapping
+// mappings and `cache_bytes` in all, none longer than kMaxKeptLength (a longer one goes back to
+// the OS at once); the oldest leaves first, so a kept mapping lives at most kCacheSlots later
+// frees. The length bound is about resident memory: a kept mapping stays backed, and nothing
+// ages it out but later large frees, so one big buffer freed early would stay resident for the
+// rest of a program's run (sqlite's workload grew a block by realloc to 31 MiB and freed it: its
+// peak RSS was 107 MB, glibc's 68). 8 MiB keeps every block of bench/large_blocks (64 KiB-4 MiB)
+// in reach. A request takes the smallest kept mapping
 // that holds it (and is aligned as it needs), cut to what a fresh mapping would be, the part cut
 // off kept as a mapping of its own; when none holds it, and its alignment is a page, it grows the
 // biggest kept one (MemorySource::remap, mremap: the pages it had stay backed, only the added ones
@@ -57,6 +62,7 @@ inline constexpr std::size_t kDefaultLargeCacheBytes =
 class LargeBlocks {
  public:
   static constexpr unsigned kCacheSlots = 16;
+  static constexpr std::size_t kMaxKeptLength = std::size_t{8} << 20;
 
   LargeBlocks(MemorySource& source, std::size_t cache_bytes) noexcept;
   ~LargeBlocks();
