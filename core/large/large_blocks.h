@@ -25,9 +25,9 @@
 // the OS at once); the oldest leaves first, so a kept mapping lives at most kCacheSlots later
 // frees. The length bound is about resident memory: a kept mapping stays backed, and nothing
 // ages it out but later large frees, so one big buffer freed early would stay resident for the
-// rest of a program's run (sqlite's workload grew a block by realloc to 31 MiB and freed it: its
-// peak RSS was 107 MB, glibc's 68). 8 MiB keeps every block of bench/large_blocks (64 KiB-4 MiB)
-// in reach. A request takes the smallest kept mapping
+// rest of a program's run (sqlite's workload: a buffer realloc doubles from 80 KiB to 10 MiB, freed,
+// kept until exit). 8 MiB keeps every block of bench/large_blocks (64 KiB-4 MiB) in reach. Not
+// done: ageing kept mappings out when large frees stop (README, "Large blocks"). A request takes the smallest kept mapping
 // that holds it (and is aligned as it needs), cut to what a fresh mapping would be, the part cut
 // off kept as a mapping of its own; when none holds it, and its alignment is a page, it grows the
 // biggest kept one (MemorySource::remap, mremap: the pages it had stay backed, only the added ones
