@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <vector>
 
 #include "heap/allocator.h"
 #include "platform/platform.h"
@@ -271,6 +272,52 @@ TEST_F(LargeCacheTest, KeptMappingsGoBackBeforeARequestIsRefused) {
   ASSERT_NE(second, nullptr) << "refused for memory the cache held";
   EXPECT_LE(platform_.mapped(), 12 * kMiB);
   allocator_->deallocate(*cache_, second);
+}
+
+// Slab memory that grows trades kept mappings for its chunk (MemorySource::map_trading_kept): a
+// large block freed long ago does not stay resident beside it.
+TEST_F(LargeCacheTest, AChunkForSlabsTradesKeptMappingsFirst) {
+  void* large = allocator_->allocate(*cache_, 3 * kMiB);
+  ASSERT_NE(large, nullptr);
+  allocator_->deallocate(*cache_, large);
+  ASSERT_EQ(allocator_->usage().kept_large_mappings, 1u);
+
+  std::vector<void*> small;
+  void* first = allocator_->allocate(*cache_, 8000);
+  ASSERT_NE(first, nullptr);
+  small.push_back(first);
+  const std::size_t one_chunk = allocator_->usage().chunk_bytes;
+  EXPECT_EQ(allocator_->usage().kept_large_mappings, 0u) << "the first chunk took the kept mapping's place";
+
+  large = allocator_->allocate(*cache_, 3 * kMiB);
+  ASSERT_NE(large, nullptr);
+  allocator_->deallocate(*cache_, large);
+  ASSERT_EQ(allocator_->usage().kept_large_mappings, 1u);
+  while (allocator_->usage().chunk_bytes == one_chunk && small.size() < 4096) {
+    void* block = allocator_->allocate(*cache_, 8000);
+    ASSERT_NE(block, nullptr);
+    small.push_back(block);
+    if (allocator_->usage().chunk_bytes == one_chunk) {
+      EXPECT_EQ(allocator_->usage().kept_large_mappings, 1u) << "kept while the slabs fit their chunk";
+    }
+  }
+  EXPECT_GT(allocator_->usage().chunk_bytes, one_chunk);
+  EXPECT_EQ(allocator_->usage().kept_large_mappings, 0u) << "the second chunk took its place";
+  for (void* block : small) allocator_->deallocate(*cache_, block);
+}
+
+// Under the memory limit a slab request is not refused for memory the cache holds.
+TEST_F(LargeCacheTest, ASmallRequestIsNotRefusedForKeptMappings) {
+  stop();
+  start(64 * kMiB, 8 * kMiB);
+  void* large = allocator_->allocate(*cache_, 5 * kMiB);
+  ASSERT_NE(large, nullptr);
+  allocator_->deallocate(*cache_, large);
+  ASSERT_EQ(allocator_->usage().kept_large_mappings, 1u);
+  void* small = allocator_->allocate(*cache_, 100);  // its chunk: 4 MiB, + 5 MiB kept > the limit
+  ASSERT_NE(small, nullptr);
+  EXPECT_LE(platform_.mapped(), 8 * kMiB);
+  allocator_->deallocate(*cache_, small);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@ Allocator::Allocator(const AllocatorOptions& options)
       pool_(source_),
       large_(source_, options.large_cache_bytes),
       hardening_(source_) {
+  source_.set_kept_memory(&large_);
   secret::init();      // before this instance writes its first keyed word
   freed_fill::init();  // before it fills its first block
 }
@@ -247,6 +248,8 @@ HeapUsage Allocator::usage() noexcept {
   return usage;
 }
 
+// In the order the paths that hold two of them take them: the pool maps a chunk under its lock,
+// and asks the large blocks' cache to give mappings back first (MemorySource::map_trading_kept).
 void Allocator::lock_for_fork() noexcept {
   caches_mutex_.lock();
   pool_.mutex().lock();

@@ -93,6 +93,20 @@ bool LargeBlocks::drain_cache() noexcept {
   return left != 0;
 }
 
+void LargeBlocks::give_back(std::size_t bytes) noexcept {
+  Mapping leaving[kCacheSlots];
+  unsigned left = 0;
+  {
+    std::lock_guard<Mutex> lock(mutex_);
+    std::size_t given = 0;
+    while (given < bytes && kept_count_ > 0) {
+      leaving[left] = remove_kept(0);
+      given += leaving[left++].length;
+    }
+  }
+  for (unsigned i = 0; i < left; ++i) unmap(leaving[i]);
+}
+
 void LargeBlocks::unmap(Mapping mapping) noexcept {
   mark_reusable(mapping.address, mapping.length);  // ASan must not think the next mapping here is poisoned
   source_.unmap(mapping.address, mapping.length);

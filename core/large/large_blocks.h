@@ -26,8 +26,8 @@
 // frees. The length bound is about resident memory: a kept mapping stays backed, and nothing
 // ages it out but later large frees, so one big buffer freed early would stay resident for the
 // rest of a program's run (sqlite's workload: a buffer realloc doubles from 80 KiB to 10 MiB, freed,
-// kept until exit). 8 MiB keeps every block of bench/large_blocks (64 KiB-4 MiB) in reach. Not
-// done: ageing kept mappings out when large frees stop (README, "Large blocks"). A request takes the smallest kept mapping
+// kept until exit). 8 MiB keeps every block of bench/large_blocks (64 KiB-4 MiB) in reach. For
+// the same reason the pool trades kept mappings for the chunks it maps (give_back below). A request takes the smallest kept mapping
 // that holds it (and is aligned as it needs), cut to what a fresh mapping would be, the part cut
 // off kept as a mapping of its own; when none holds it, and its alignment is a page, it grows the
 // biggest kept one (MemorySource::remap, mremap: the pages it had stay backed, only the added ones
@@ -36,7 +36,8 @@
 // 427k page faults, 16 343k, and 32 289k but a peak RSS 13% above glibc's (16: 5% below).
 // Kept mappings count against the memory limit (they stay mapped); a map() that fails empties
 // the cache and tries once more, so a request is never refused for memory the cache holds.
-// drain_cache() (na_release_free_memory, malloc_trim) gives them all back. A reused mapping holds
+// drain_cache() (na_release_free_memory, malloc_trim) gives them all back, and give_back() as many
+// bytes as the pool is about to map for a chunk (pool/memory_source.h says why). A reused mapping holds
 // old bytes: allocate() zeroes the block when asked (calloc), which writes pages already backed
 // where a fresh mapping would fault. Off (0 bytes) in the hardened presets and with guard pages:
 // a block placed in a reused mapping sits at the freed block's address with a live back-pointer,
@@ -59,7 +60,7 @@ namespace nodealloc {
 inline constexpr std::size_t kDefaultLargeCacheBytes =
     enabled(Mitigation::kDoubleFree) || enabled(Mitigation::kPointerCheck) ? 0 : std::size_t{64} << 20;
 
-class LargeBlocks {
+class LargeBlocks final : public KeptMemory {
  public:
   static constexpr unsigned kCacheSlots = 16;
   static constexpr std::size_t kMaxKeptLength = std::size_t{8} << 20;
@@ -91,6 +92,9 @@ class LargeBlocks {
   void unmap(Mapping mapping) noexcept;
   // Every kept mapping goes back to the OS. True when there was one.
   bool drain_cache() noexcept;
+  // Kept mappings of at least `bytes` in all go back to the OS, oldest first (MemorySource asks,
+  // before the pool maps a chunk).
+  void give_back(std::size_t bytes) noexcept override;
 
   // Bytes usable from `block` to the end of its mapping (or to its guard page).
   static std::size_t usable_size(const SlabHeader& header, const void* block) noexcept;

@@ -3,6 +3,12 @@
 // Every byte an instance maps goes through here, so bytes_mapped() is exact and the limit holds:
 // a map() that would take the instance past its limit fails like an OS refusal (nullptr), and
 // the allocator answers the request with NULL / ENOMEM.
+//
+// Kept memory: mappings an instance holds only in case it needs them again (the large blocks'
+// mapping cache) register as KeptMemory, and map_trading_kept() asks them to give back as many
+// bytes before it maps new ones. The pool maps its chunks so: when a program's slab memory grows,
+// large mappings it freed long ago go back to the OS instead of staying resident beside it, and a
+// slab request is never refused under the limit for memory the cache holds.
 #pragma once
 
 #include <atomic>
@@ -12,15 +18,33 @@
 
 namespace nodealloc {
 
+class KeptMemory {
+ public:
+  // Gives back kept mappings of at least `bytes` in all (or all there are), oldest first.
+  virtual void give_back(std::size_t bytes) noexcept = 0;
+
+ protected:
+  ~KeptMemory() = default;
+};
+
 class MemorySource {
  public:
   MemorySource(Platform& platform, std::size_t limit) : platform_(platform), limit_(limit) {}
+
+  // The instance's kept memory, if any (set once, before the first map_trading_kept()).
+  void set_kept_memory(KeptMemory* kept) noexcept { kept_ = kept; }
 
   void* map(std::size_t size, std::size_t alignment) noexcept {
     if (!charge(size)) return nullptr;
     void* memory = platform_.map(size, alignment);
     if (memory == nullptr) mapped_.fetch_sub(size, std::memory_order_relaxed);
     return memory;
+  }
+
+  // map(), after the kept memory gave back `size` bytes.
+  void* map_trading_kept(std::size_t size, std::size_t alignment) noexcept {
+    if (kept_ != nullptr) kept_->give_back(size);
+    return map(size, alignment);
   }
 
   void unmap(void* memory, std::size_t size) noexcept {
@@ -64,6 +88,7 @@ class MemorySource {
   }
 
   Platform& platform_;
+  KeptMemory* kept_ = nullptr;
   const std::size_t limit_;
   std::atomic<std::size_t> mapped_{0};
 };

@@ -14,7 +14,7 @@ Pool::~Pool() {
 }
 
 ChunkHeader* Pool::map_chunk() noexcept {
-  void* memory = source_.map(kChunkSize, kChunkSize);
+  void* memory = source_.map_trading_kept(kChunkSize, kChunkSize);
   if (memory == nullptr) return nullptr;
   if (!chunk_registry::add(memory)) {
     // A chunk the registry cannot record could be vouched for by neither the pointer check nor
