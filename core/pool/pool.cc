@@ -55,11 +55,20 @@ void Pool::discard_pages(ChunkHeader* chunk, std::uint64_t pages) noexcept {
 SlabHeader* Pool::acquire_slab(unsigned class_index) noexcept {
   const SizeClass& size = size_class(class_index);
   std::lock_guard<Mutex> lock(mutex_);
+  // Dirty pages first: they are resident already, so a slab there costs no page faults and no
+  // more resident memory, where a clean run's first touches cost both (and the dirty pages stay
+  // resident beside it, up to kMaxDirtyBytes).
   ChunkHeader* chunk = chunks_;
   unsigned first = 0;
   for (; chunk != nullptr; chunk = chunk->next) {
-    first = find_free_run(chunk->free_pages, size.slab_pages);
+    first = find_free_run(chunk->free_pages & chunk->dirty_pages, size.slab_pages);
     if (first != 0) break;
+  }
+  if (chunk == nullptr) {
+    for (chunk = chunks_; chunk != nullptr; chunk = chunk->next) {
+      first = find_free_run(chunk->free_pages, size.slab_pages);
+      if (first != 0) break;
+    }
   }
   if (chunk == nullptr) {
     chunk = map_chunk();

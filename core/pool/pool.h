@@ -6,6 +6,8 @@
 // - a slab that becomes empty returns its pages to its chunk as "dirty" (still backed), so a
 //   program that frees and allocates again in a loop does not fault pages in each time;
 // - dirty pages beyond Config::kMaxDirtyBytes per pool are discarded (MADV_DONTNEED) at once;
+// - a new slab goes on a run of dirty pages when one is long enough, else on the first free run:
+//   reusing resident pages spares the page faults and resident memory of touching clean ones;
 // - a chunk whose pages are all free is unmapped, except Config::kKeptEmptyChunks of them, kept
 //   to absorb churn (base/config.h);
 // - release_free_memory() discards every dirty page and unmaps every empty chunk.
