@@ -100,17 +100,23 @@ void LargeBlocks::unmap(Mapping mapping) noexcept {
 
 std::size_t LargeBlocks::guard_bytes() noexcept { return enabled(Mitigation::kLargeGuardPages) ? page_size() : 0; }
 
+bool LargeBlocks::mapping_length(std::size_t size, std::size_t alignment, std::size_t* length) noexcept {
+  const std::size_t page = page_size();
+  // The first sum cannot overflow (a power of two is at most 2^63); the others may.
+  std::uintptr_t sum = page + alignment;
+  if (!checked_add(sum, size, &sum) || !checked_align_up(sum, page, &sum) || !checked_add(sum, guard_bytes(), &sum)) {
+    return false;
+  }
+  *length = sum;
+  return true;
+}
+
 void* LargeBlocks::allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
   const std::size_t page = page_size();
   const std::size_t guard = guard_bytes();
   if (alignment < kWordSize) alignment = kWordSize;
-  // header page + room to align the block + the block, in whole pages, + the guard page. The
-  // first sum cannot overflow (a power of two is at most 2^63); the others may.
-  std::uintptr_t length = page + alignment;
-  if (!checked_add(length, size, &length) ||
-      !checked_align_up(length, page, &length) || !checked_add(length, guard, &length)) {
-    return nullptr;
-  }
+  std::size_t length = 0;
+  if (!mapping_length(size, alignment, &length)) return nullptr;
   const std::size_t map_alignment = alignment > page ? alignment : page;
   void* memory = take_kept(length, map_alignment);
   const bool reused = memory != nullptr;

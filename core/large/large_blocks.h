@@ -122,6 +122,10 @@ class LargeBlocks {
   // A kept mapping of exactly `length` bytes at an address aligned to `alignment`, out of the
   // cache: one that holds it, cut to `length`, or a smaller one grown to it; or nullptr.
   void* take_kept(std::size_t length, std::size_t alignment) noexcept;
+  // The length of a fresh mapping for a block of `size` bytes aligned to `alignment` (at least a
+  // word): header page, room to align, the block, in whole pages, and the guard page. False when
+  // it overflows.
+  static bool mapping_length(std::size_t size, std::size_t alignment, std::size_t* length) noexcept;
   // Takes kept_[index] out of the cache, under mutex_.
   Mapping remove_kept(unsigned index) noexcept;
 
