@@ -190,7 +190,7 @@ TEST_F(AnnotationTest, AlignedCallocAndSizedPathsAnnotateOnceEach) {
   }
 }
 
-TEST_F(AnnotationTest, ReallocInPlaceIsOneResizeAndAMoveIsOneAllocationAndOneFree) {
+TEST_F(AnnotationTest, ReallocInPlaceIsOneResizeAndAMoveOrGrowthIsOneAllocationAndOneFree) {
   // In place: the same class (grown to its last size, or shrunk by one), or a large block still at
   // least half used.
   auto last_in_class = [](std::size_t size) {
@@ -219,6 +219,20 @@ TEST_F(AnnotationTest, ReallocInPlaceIsOneResizeAndAMoveIsOneAllocationAndOneFre
     EXPECT_EQ(Counts::now().since(before), (Counts{1, 0, 1})) << from << " -> " << to;
     expect_live({{moved_to, to}});
     allocator_.deallocate(*cache_, moved_to);
+  }
+  // A large block past its room: grown in its own mapping where the preset grows live blocks
+  // (large/large_blocks.h), at its address or moved, else copied; one allocation and one free
+  // either way, and a moved mapping's old addresses marked over no live byte.
+  const std::pair<std::size_t, std::size_t> grown[] = {{1 << 20, 3 << 20}, {100000, 100001 + (1 << 20)}};
+  for (auto [from, to] : grown) {
+    void* block = allocator_.allocate(*cache_, from);
+    std::memset(block, 0x5a, from);
+    const Counts before = Counts::now();
+    void* grown_to = allocator_.reallocate(*cache_, block, to);
+    ASSERT_NE(grown_to, nullptr);
+    EXPECT_EQ(Counts::now().since(before), (Counts{1, 0, 1})) << from << " -> " << to;
+    expect_live({{grown_to, to}});
+    allocator_.deallocate(*cache_, grown_to);
   }
   const Counts before = Counts::now();
   void* fresh = allocator_.reallocate(*cache_, nullptr, 40);  // realloc(NULL, n) is malloc(n)

@@ -135,6 +135,16 @@ void* Allocator::reallocate(ThreadCache& cache, void* block, std::size_t size) n
     if (room > size) mark_no_access(static_cast<std::byte*>(block) + size, room - size);
     return block;
   }
+  // A large block that outgrows its room grows its own mapping where it can (large_blocks.h):
+  // the OS keeps its bytes, and none is copied. Its usable bytes are what a copy would have kept
+  // (they stay defined); the rest of the room is a fresh block's.
+  if (old_class == kLargeClass && size > room) {
+    if (void* grown = large_.grow(header, block, size)) {
+      hand_out_large(grown, size, LargeBlocks::usable_size(*SlabNode::header_of(grown), grown), Family::kMalloc);
+      mark_defined(grown, usable);
+      return grown;
+    }
+  }
   void* moved = allocate(cache, size);
   if (moved == nullptr) return nullptr;
   // Without kCanaries, usable is the room, whose tail past the requested size may be poisoned: it

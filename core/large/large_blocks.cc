@@ -8,7 +8,9 @@
 #include "base/fault_injection.h"
 #include "base/mitigations.h"
 #include "base/sanitizer.h"
+#include "node/block.h"
 #include "platform/platform.h"
+#include "size_class/size_classes.h"
 
 namespace nodealloc {
 
@@ -114,17 +116,23 @@ void LargeBlocks::unmap(Mapping mapping) noexcept {
 
 std::size_t LargeBlocks::guard_bytes() noexcept { return enabled(Mitigation::kLargeGuardPages) ? page_size() : 0; }
 
+bool LargeBlocks::mapping_length(std::size_t size, std::size_t alignment, std::size_t* length) noexcept {
+  const std::size_t page = page_size();
+  // The first sum cannot overflow (a power of two is at most 2^63); the others may.
+  std::uintptr_t sum = page + alignment;
+  if (!checked_add(sum, size, &sum) || !checked_align_up(sum, page, &sum) || !checked_add(sum, guard_bytes(), &sum)) {
+    return false;
+  }
+  *length = sum;
+  return true;
+}
+
 void* LargeBlocks::allocate(std::size_t size, std::size_t alignment, bool zeroed) noexcept {
   const std::size_t page = page_size();
   const std::size_t guard = guard_bytes();
   if (alignment < kWordSize) alignment = kWordSize;
-  // header page + room to align the block + the block, in whole pages, + the guard page. The
-  // first sum cannot overflow (a power of two is at most 2^63); the others may.
-  std::uintptr_t length = page + alignment;
-  if (!checked_add(length, size, &length) ||
-      !checked_align_up(length, page, &length) || !checked_add(length, guard, &length)) {
-    return nullptr;
-  }
+  std::size_t length = 0;
+  if (!mapping_length(size, alignment, &length)) return nullptr;
   const std::size_t map_alignment = alignment > page ? alignment : page;
   void* memory = take_kept(length, map_alignment);
   const bool reused = memory != nullptr;
@@ -165,6 +173,54 @@ void* LargeBlocks::allocate(std::size_t size, std::size_t alignment, bool zeroed
   if (counts_.blocks > counts_.peak_blocks) counts_.peak_blocks = counts_.blocks;
   if (counts_.bytes > counts_.peak_bytes) counts_.peak_bytes = counts_.bytes;
   return block;
+}
+
+void* LargeBlocks::grow(SlabHeader* header, void* block, std::size_t size) noexcept {
+  if constexpr (!kGrowsLiveLargeBlocks) return nullptr;
+  const std::size_t page = page_size();
+  void* const old_mapping = header;
+  const std::size_t old_length = header->length();
+  const std::size_t old_room = usable_size(*header, block);
+  const auto old_data = reinterpret_cast<std::uintptr_t>(header->data());
+  // Where the Node puts a malloc block in this data area: a block anywhere else was aligned further.
+  if (reinterpret_cast<std::uintptr_t>(block) != block_address(old_data, old_length - page, kMinAlignment, 0)) {
+    return nullptr;
+  }
+  std::size_t length = 0;
+  if (!mapping_length(size, kMinAlignment, &length) || length <= old_length) return nullptr;
+  void* mapping = nullptr;
+  std::byte* grown = nullptr;
+  {
+    // Off the list first: a move leaves its neighbours' links naming the old header address.
+    std::lock_guard<Mutex> lock(mutex_);
+    blocks_.remove(header);
+    mapping = source_.remap(old_mapping, old_length, length);
+    if (mapping == nullptr) {
+      blocks_.push_front(header);
+      return nullptr;
+    }
+    header = static_cast<SlabHeader*>(mapping);
+    std::byte* data = static_cast<std::byte*>(mapping) + page;
+    header->set_data(data);
+    header->set_length(length);
+    // Fits: the length is a fresh mapping's for this size and alignment.
+    grown = SlabNode(header, data, length - page, 1).aligned_addr(kMinAlignment, size);
+    header->set_large_block(grown);
+    blocks_.push_front(header);
+    counts_.bytes += length - old_length;
+    if (counts_.bytes > counts_.peak_bytes) counts_.peak_bytes = counts_.bytes;
+  }
+  // The old block ends before any byte of it is re-marked. When the OS moved the mapping, its old
+  // addresses are unmapped: their state goes, as unmap() clears it, so that ASan does not find
+  // them poisoned in the next mapping there (memcheck then sees them as addressable until
+  // something is mapped there; any access faults anyway). The data area is then a fresh one's,
+  // whatever the move or the added pages left in it; the header page keeps its state.
+  mark_freed(block, old_room);
+  if (mapping != old_mapping) mark_reusable(old_mapping, old_length);
+  std::byte* data = header->data();
+  mark_reusable(data, length - page);
+  mark_no_access(data, static_cast<std::size_t>(grown - data));
+  return grown;
 }
 
 LargeBlocks::Mapping LargeBlocks::retire(SlabHeader* header) noexcept {

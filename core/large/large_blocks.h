@@ -43,6 +43,19 @@
 // a block placed in a reused mapping sits at the freed block's address with a live back-pointer,
 // so a double free of the old pointer would free the new block unseen (kDoubleFree,
 // kPointerCheck), and the guard page would be in the wrong place.
+//
+// Growth in place: realloc of a live block past its room grows the block's own mapping (grow(),
+// mremap) to the length a fresh mapping for the new size would have, instead of mapping one and
+// copying: a string builder that adds a few bytes a time then pays no copy, and its kept pages no
+// new faults. The header page moves with the mapping when the OS moves it; grow() rewrites its
+// data pointer, length and block (the back-pointer through the Node, as allocate() writes it) and
+// relinks it, so the grown block's layout and room are exactly a fresh one's. Only for a block
+// placed as malloc places it (kMinAlignment: a block aligned further sits deeper in its mapping,
+// and C realloc owes it only malloc's alignment, which the copy gives), and only where the cache
+// is on by default, for the same reason: in the hardened presets a block moved by mremap would
+// need the table of live blocks, the held-back addresses and the guard page rewritten behind the
+// hardening layer. A refused remap (the OS, or the memory limit, which counts the added bytes)
+// changes nothing, and realloc copies as before.
 #pragma once
 
 #include <cstddef>
@@ -59,6 +72,8 @@ namespace nodealloc {
 // The mapping cache's default bound: 64 MiB without double-free checks, else none (see above).
 inline constexpr std::size_t kDefaultLargeCacheBytes =
     enabled(Mitigation::kDoubleFree) || enabled(Mitigation::kPointerCheck) ? 0 : std::size_t{64} << 20;
+// Whether grow() grows live blocks: where the cache is on by default (see above).
+inline constexpr bool kGrowsLiveLargeBlocks = kDefaultLargeCacheBytes > 0;
 
 class LargeBlocks final : public KeptMemory {
  public:
@@ -79,6 +94,13 @@ class LargeBlocks final : public KeptMemory {
   // A block of `size` bytes aligned to `alignment` (a power of two), or nullptr. Its first `size`
   // bytes are zero when `zeroed` (a fresh mapping is; a reused one is zeroed).
   void* allocate(std::size_t size, std::size_t alignment, bool zeroed = false) noexcept;
+  // The live block at `block` (header `header`), grown to `size` bytes (more than its room) by
+  // growing its mapping to a fresh block's length: its first bytes kept, the rest of its room as
+  // a fresh block's. Returns the block, where it was or moved (its old address then unmapped), or
+  // nullptr, with nothing changed, when the OS or the memory limit refuses, the block is not
+  // placed as malloc places it, or kGrowsLiveLargeBlocks is off. The old block's annotation ends
+  // (mark_freed) and the data area is annotated as a fresh one's; the caller hands the block out.
+  void* grow(SlabHeader* header, void* block, std::size_t size) noexcept;
   // Gives the block's mapping back to the OS, bypassing the cache.
   void deallocate(SlabHeader* header) noexcept { unmap(retire(header)); }
   // Takes the block off the list of live blocks and returns its mapping, still mapped: the caller
@@ -132,6 +154,10 @@ class LargeBlocks final : public KeptMemory {
   // A kept mapping of exactly `length` bytes at an address aligned to `alignment`, out of the
   // cache: one that holds it, cut to `length`, or a smaller one grown to it; or nullptr.
   void* take_kept(std::size_t length, std::size_t alignment) noexcept;
+  // The length of a fresh mapping for a block of `size` bytes aligned to `alignment` (at least a
+  // word): header page, room to align, the block, in whole pages, and the guard page. False when
+  // it overflows.
+  static bool mapping_length(std::size_t size, std::size_t alignment, std::size_t* length) noexcept;
   // Takes kept_[index] out of the cache, under mutex_.
   Mapping remove_kept(unsigned index) noexcept;
 

@@ -7,11 +7,15 @@
      fresh-small, fresh-large, fresh-aligned   a block just allocated
      grown-in-place                            the bytes a realloc that kept the block added
      moved-new                                 the bytes past the old size of a block realloc moved
+     grown-new                                 the bytes past the old room of a large block realloc
+                                               grew (its mapping grown in the none preset, else
+                                               copied)
    Cases that branch only on bytes that are defined, which MSan must pass:
      written        a block written in full
      calloc-small, calloc-large                zeroed blocks (a large one is fresh zero pages,
                                                never written by nodealloc)
      moved-kept     the bytes a moving realloc copied
+     grown-kept     the bytes a large block's growth kept
 
    Before the read it prints "reading" to stdout: a report that comes before that line came from
    inside the allocator, which the runner counts as a failure. Exit status 0 unless the arguments
@@ -71,6 +75,12 @@ int main(int argc, char **argv) {
     fill(first, kSmall);
     bytes = na_realloc(first, 5000);
     offset = strcmp(name, "moved-new") == 0 ? 4000 : kSmall - 1;
+  } else if (strcmp(name, "grown-new") == 0 || strcmp(name, "grown-kept") == 0) {
+    unsigned char *first = na_malloc(kLarge);
+    if (first == NULL) return 2;
+    fill(first, kLarge);
+    bytes = na_realloc(first, 3 * kLarge);
+    offset = strcmp(name, "grown-new") == 0 ? 2 * kLarge : kLarge - 1;
   } else if (strcmp(name, "written") == 0) {
     bytes = na_malloc(kSmall);
     if (bytes != NULL) fill(bytes, kSmall);

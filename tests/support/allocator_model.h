@@ -22,10 +22,11 @@
 // The predictions (expected_block, expected_realloc) are exact: the class by brute force over
 // the size-class table (reference_class: written apart from class_for()'s lookup table and
 // arithmetic, so the allocator's are checked, not repeated), a large block's room and mapping
-// from the layout large/large_blocks.h documents, and reallocate()'s rule for staying in place
-// (heap/allocator.cc). They hold in every configuration (base/config.h) and hardening preset:
-// kCanaries (usable size is the request, slab requests carry the trailer) and kLargeGuardPages
-// (a large block ends against its guard page) are read from core/.
+// from the layout large/large_blocks.h documents, and reallocate()'s rules for staying in place
+// and for growing a large block's mapping (heap/allocator.cc). They hold in every configuration
+// (base/config.h) and hardening preset: kCanaries (usable size is the request, slab requests
+// carry the trailer), kLargeGuardPages (a large block ends against its guard page) and
+// kGrowsLiveLargeBlocks (whether realloc may grow a mapping) are read from core/.
 #pragma once
 
 #include <algorithm>
@@ -140,9 +141,19 @@ FUZZ_UNINSTRUMENTED inline bool stays_in_place(const ModelBlock& old, std::size_
   return size <= old.room && size >= old.room / 2;
 }
 
+// Whether reallocate(block, size) may grow the block's own mapping (large/large_blocks.h) rather
+// than copy it: a large block placed as malloc places it, asked for more than its room, in a
+// preset that grows live blocks. The grown block is what a fresh one would be (room, mapping), at
+// the old address or moved, and the old one is gone either way; when the OS or the limit refuses
+// the growth, the copy gives the same record.
+FUZZ_UNINSTRUMENTED inline bool may_grow(const ModelBlock& old, std::size_t size) {
+  return kGrowsLiveLargeBlocks && old.class_index == kNoClass && old.address_alignment() == kMinAlignment &&
+         size > old.room;
+}
+
 // What reallocate(block, size) must leave: the same block resized, else a fresh 16-aligned block
-// holding the prefix both sizes share. nullopt when no heap can serve the move: the call must
-// fail and leave the block intact.
+// (moved, or grown: may_grow) holding the prefix both sizes share. nullopt when no heap can serve
+// the move: the call must fail and leave the block intact.
 FUZZ_UNINSTRUMENTED inline std::optional<ModelBlock> expected_realloc(const ModelBlock& old, std::size_t size,
                                                                      std::size_t limit) {
   ModelBlock result = old;
