@@ -7,7 +7,7 @@ namespace nodealloc {
 // Worst waste allowed: the usable bytes a request may get beyond what it asked for, as a fraction
 // of the stride, for classes above 128 bytes (below, steps of 16 bytes rule).
 static constexpr double kMaxWasteFraction = 0.25;
-static constexpr double kMaxFineWasteFraction = 0.125;  // above 4 KiB (size_classes.h says why)
+static constexpr double kMaxFineWasteFraction = 0.125;  // 4-16 KiB (size_classes.h says why)
 
 const char* validate_size_classes() {
   for (unsigned i = 0; i < kClassCount; ++i) {
@@ -37,8 +37,9 @@ const char* validate_size_classes() {
       if (static_cast<double>(c.usable - smallest_request) > kMaxWasteFraction * c.stride) {
         return "a class wastes more than a quarter of its stride";
       }
-      if (c.stride > 4096 && static_cast<double>(c.usable - smallest_request) > kMaxFineWasteFraction * c.stride) {
-        return "a class above 4 KiB wastes more than an eighth of its stride";
+      if (c.stride > 4096 && c.stride <= 16384 &&
+          static_cast<double>(c.usable - smallest_request) > kMaxFineWasteFraction * c.stride) {
+        return "a class of 4-16 KiB wastes more than an eighth of its stride";
       }
     }
     // Every size maps to the smallest class that fits: check both edges of the class.

@@ -5,13 +5,17 @@
 //
 //   16, 32, 48, ..., 128                    steps of 16        (classes 0-7)
 //   160, 192, 224, 256, 320, ..., 4096      four per doubling  (classes 8-27)
-//   4608, 5120, 5632, ..., 65536            eight per doubling (classes 28-59)
+//   4608, 5120, 5632, ..., 16384            eight per doubling (classes 28-43)
+//   20480, 24576, 28672, ..., 65536         four per doubling  (classes 44-51)
 //
 // so a request never gets more than about 25% more than it asked for, beyond the back-pointer,
-// and above 4 KiB about 12.5% (validate_size_classes() checks both bounds). Why finer above 4 KiB:
-// there a block's slack is whole pages' worth in a program that holds thousands of them, and
-// sizes just above a page are common (a 4 KiB page plus its bookkeeping: sqlite's page cache asks
-// for 4368 bytes, which took a 5120-byte stride, 17% of the cache's memory; now 4608).
+// and from 4 to 16 KiB about 12.5% (validate_size_classes() checks both bounds). Why finer there:
+// sizes just above a page or two are common (a page plus its bookkeeping: sqlite's page cache
+// asks for 4368 bytes, which took a 5120-byte stride, 17% of its memory; now 4608), and each
+// slack is a page's worth in a program that holds thousands. Why not above 16 KiB too: every
+// class costs a slab and a cache list of its own, so more classes cost more memory in a program
+// that holds few blocks of each (eight per doubling up to 64 KiB: bench/workloads/realloc_growth's
+// peak RSS 22.0 -> 27.7 MiB, churn's 8.0 -> 8.6; up to 16 KiB: 23.1 and 8.1; sqlite 69.1 both).
 //
 // Natural alignment. A slab's first buffer starts at slab + natural_alignment - 8, where
 // natural_alignment is the largest power of two dividing the stride (16 for 48, 64 for 192, 4096
@@ -35,8 +39,9 @@ namespace nodealloc {
 
 inline constexpr std::size_t kMinAlignment = 16;  // alignof(std::max_align_t) on x86-64
 inline constexpr std::size_t kSlabPageSize = Config::kSlabPageSize;
-inline constexpr unsigned kClassCount = 60;
-inline constexpr unsigned kFirstFineClass = 28;  // the first of eight classes per doubling
+inline constexpr unsigned kClassCount = 52;
+inline constexpr unsigned kFirstFineClass = 28;  // eight per doubling from here (4608)
+inline constexpr unsigned kFineClassEnd = 44;    // to here (16384 is class 43)
 inline constexpr unsigned kNoClass = kClassCount;  // "not a small request"
 inline constexpr std::size_t kMaxStride = std::size_t{64} << 10;
 inline constexpr std::size_t kMaxSmallSize = kMaxStride - kWordSize;
@@ -71,10 +76,16 @@ constexpr std::size_t stride_of_class(unsigned index) {
     const std::size_t base = std::size_t{128} << group;
     return base + step * (base / 4);
   }
-  const unsigned group = (index - kFirstFineClass) / 8;  // 0: (4096, 8192], ... 3: (32768, 65536]
-  const unsigned step = (index - kFirstFineClass) % 8 + 1;
-  const std::size_t base = std::size_t{4096} << group;
-  return base + step * (base / 8);
+  if (index < kFineClassEnd) {
+    const unsigned group = (index - kFirstFineClass) / 8;  // 0: (4096, 8192], 1: (8192, 16384]
+    const unsigned step = (index - kFirstFineClass) % 8 + 1;
+    const std::size_t base = std::size_t{4096} << group;
+    return base + step * (base / 8);
+  }
+  const unsigned group = (index - kFineClassEnd) / 4;  // 0: (16384, 32768], 1: (32768, 65536]
+  const unsigned step = (index - kFineClassEnd) % 4 + 1;
+  const std::size_t base = std::size_t{16384} << group;
+  return base + step * (base / 4);
 }
 
 constexpr SizeClass make_size_class(unsigned index) {
@@ -125,10 +136,11 @@ constexpr unsigned compute_class_for_size(std::size_t size) {
   if (needed <= 128) return needed <= 16 ? 0 : static_cast<unsigned>((needed + 15) / 16 - 1);
   const unsigned log2_floor = static_cast<unsigned>(std::bit_width(needed - 1)) - 1;  // 2^e < needed
   const std::size_t base = std::size_t{1} << log2_floor;
-  const bool fine = log2_floor >= 12;          // above 4096: eight steps per doubling
+  const bool fine = log2_floor >= 12 && log2_floor < 14;  // (4096, 16384]: eight steps per doubling
   const unsigned step_shift = log2_floor - (fine ? 3 : 2);  // steps of base / 8 or / 4: a shift
   const auto steps = static_cast<unsigned>((needed - base + (std::size_t{1} << step_shift) - 1) >> step_shift);
   if (fine) return kFirstFineClass + (log2_floor - 12) * 8 + steps - 1;
+  if (log2_floor >= 14) return kFineClassEnd + (log2_floor - 14) * 4 + steps - 1;
   return 8 + (log2_floor - 7) * 4 + steps - 1;
 }
 
