@@ -1,6 +1,7 @@
 // See large_blocks.h.
 #include "large/large_blocks.h"
 
+#include <cstdint>
 #include <cstring>
 #include <new>
 
@@ -82,20 +83,11 @@ LargeBlocks::Mapping LargeBlocks::remove_kept(unsigned index) noexcept {
   return removed;
 }
 
-bool LargeBlocks::drain_cache() noexcept {
-  Mapping leaving[kCacheSlots];
-  unsigned left = 0;
-  {
-    std::lock_guard<Mutex> lock(mutex_);
-    for (; left < kept_count_; ++left) leaving[left] = kept_[left];
-    kept_count_ = 0;
-    kept_bytes_ = 0;
-  }
-  for (unsigned i = 0; i < left; ++i) unmap(leaving[i]);
-  return left != 0;
-}
+bool LargeBlocks::drain_cache() noexcept { return unmap_oldest(SIZE_MAX) != 0; }
 
-void LargeBlocks::give_back(std::size_t bytes) noexcept {
+void LargeBlocks::give_back(std::size_t bytes) noexcept { unmap_oldest(bytes); }
+
+unsigned LargeBlocks::unmap_oldest(std::size_t bytes) noexcept {
   Mapping leaving[kCacheSlots];
   unsigned left = 0;
   {
@@ -107,6 +99,7 @@ void LargeBlocks::give_back(std::size_t bytes) noexcept {
     }
   }
   for (unsigned i = 0; i < left; ++i) unmap(leaving[i]);
+  return left;
 }
 
 void LargeBlocks::unmap(Mapping mapping) noexcept {

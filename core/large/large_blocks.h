@@ -158,6 +158,9 @@ class LargeBlocks final : public KeptMemory {
   // word): header page, room to align, the block, in whole pages, and the guard page. False when
   // it overflows.
   static bool mapping_length(std::size_t size, std::size_t alignment, std::size_t* length) noexcept;
+  // Kept mappings of at least `bytes` in all (all of them for SIZE_MAX), oldest first, go back to
+  // the OS; how many did. drain_cache() and give_back() both.
+  unsigned unmap_oldest(std::size_t bytes) noexcept;
   // Takes kept_[index] out of the cache, under mutex_.
   Mapping remove_kept(unsigned index) noexcept;
 
